@@ -1,0 +1,318 @@
+"""Turn reports into one sparse TF-IDF matrix: character n-grams, stemmed words, and meta tokens.
+
+A hand-written vectoriser, not sklearn's: n-grams are cached per word, which makes prediction about
+twenty times faster than TfidfVectorizer(analyzer="char_wb") with the same features.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from classifier import gazetteer, rules
+from classifier.records import ReportText
+from classifier.taxonomy import CHILD_AND_YOUTH_GROUPS, is_communication_category
+from classifier.text import BOUNDARIES, NEG_PREFIX, NEGATION_SCOPE, NEGATIONS, normalise, stem, to_bokmal, tokenize
+
+CHAR_NGRAMS = (2, 5)
+BLOCKS = ("char", "word", "meta")
+_CACHE_LIMIT = 200_000  # words; the cache is cleared when a long-running service has seen more
+
+
+@dataclass(slots=True)
+class Doc:
+    """One analysed report: its words, word features, meta tokens, and what to show in explanations."""
+
+    words: list[str]  # bokmål forms, in order, without punctuation
+    surfaces: list[str]  # the words as written (lower-cased)
+    unigrams: list[str]  # one word feature per word (stem, or neg_stem inside a negation scope)
+    bigrams: list[str]  # "a b" for consecutive words of one clause
+    meta: list[str]
+
+
+# token -> (bokmål form, stem, meta tokens the word gives alone, starts a known phrase); a plain dict
+# because this lookup runs for every word of every report.
+_LEXICON: dict[str, tuple[str, str, tuple[str, ...], bool]] = {}
+_PHRASE_STARTS = frozenset(w.rstrip("-") for w in gazetteer.PHRASE_STARTS | rules.PHRASE_STARTS)
+_DIGIT = re.compile(r"\d")
+
+
+def _lexeme(token: str) -> tuple[str, str, tuple[str, ...], bool]:
+    entry = _LEXICON.get(token)
+    if entry is None:
+        word = to_bokmal(token)
+        service = gazetteer.word_service(token)
+        group = rules.word_hint(token)
+        meta = tuple(t for t in (service and "svc:" + service, group and "word:" + group) if t)
+        entry = (word, stem(word), meta, token in _PHRASE_STARTS)
+        if len(_LEXICON) >= _CACHE_LIMIT:
+            _LEXICON.clear()
+        _LEXICON[token] = entry
+    return entry
+
+
+_BOUNDARY_ENTRY: tuple[str, str, tuple[str, ...], bool] = ("", "", (), False)
+for _boundary in BOUNDARIES:
+    _LEXICON[_boundary] = _BOUNDARY_ENTRY
+
+
+def analyse(report: ReportText) -> Doc:
+    """Analyse one report; empty or missing text gives a document with only meta tokens."""
+    title = normalise(report.title)
+    body = normalise(report.description)
+    text = f"{title} . {body}" if title and body else title or body
+    tokens = tokenize(text)
+    # List comprehensions rather than one loop: this runs for every word of every report.
+    lex = _LEXICON.get
+    entries = [lex(t) or _lexeme(t) for t in tokens]
+    features = [e[1] for e in entries]
+    negated = [i for i, e in enumerate(entries) if e[0] in NEGATIONS]
+    for i in negated:
+        features[i] = entries[i][0]
+        for k in range(i + 1, min(i + 1 + NEGATION_SCOPE, len(entries))):
+            if not entries[k][0] or entries[k][0] in NEGATIONS:
+                break
+            features[k] = NEG_PREFIX + entries[k][1]
+    keep = [i for i, e in enumerate(entries) if e[0]]
+    unigrams = [features[i] for i in keep]
+    bigrams = [a + " " + b for a, b in itertools.pairwise(features) if a and b]
+    found: set[str] = set()
+    for e in entries:
+        if e[2]:
+            found.update(e[2])
+    for start in {tokens[i] for i, e in enumerate(entries) if e[3]}:
+        found.update(_phrases(text, start))
+    if _DIGIT.search(text):
+        found.update(rules.numeric_hints_in_tokens(tokens))
+    if len(keep) == len(tokens):
+        return Doc([e[0] for e in entries], tokens, unigrams, bigrams, meta_tokens(report, title, found))
+    return Doc([entries[i][0] for i in keep], [tokens[i] for i in keep], unigrams, bigrams,
+               meta_tokens(report, title, found))
+
+
+def _phrases(text: str, start: str) -> list[str]:
+    """Meta tokens of multi-word aliases and hints beginning with the word `start`."""
+    out = []
+    at = text.find(start)
+    while at >= 0:
+        if at == 0 or not (text[at - 1].isalnum() or text[at - 1] in "-_"):
+            if service := gazetteer.phrase_service(text, at):
+                out.append("svc:" + service)
+            if group := rules.phrase_hint(text, at):
+                out.append("word:" + group)
+        at = text.find(start, at + 1)
+    return out
+
+
+# (category, unit) -> their tokens and the unit's own services: a few hundred distinct pairs in practice.
+_CONTEXT: dict[tuple[str | None, str | None], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _context_tokens(raw_category: str | None, raw_unit: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    tokens: list[str] = []
+    category = normalise(raw_category)
+    if category:
+        tokens.append("cat:" + category)
+        tokens.append("catgroup:" + ("communication" if is_communication_category(category) else "other"))
+    else:
+        tokens.append("cat:none")
+    own: tuple[str, ...] = ()
+    unit = normalise(raw_unit)
+    if unit:
+        agency = unit.split(" – ")[0].split(" - ")[0].strip()
+        tokens.append("agency:" + agency)
+        own = gazetteer.unit_services(unit)
+        tokens.extend("unit:" + service for service in own)
+    if len(_CONTEXT) >= 10_000:
+        _CONTEXT.clear()
+    _CONTEXT[(raw_category, raw_unit)] = (tuple(tokens), own)
+    return tuple(tokens), own
+
+
+def meta_tokens(report: ReportText, title: str, found: set[str]) -> list[str]:
+    """Category, reporting unit, services named, target-group hints, and counts of parties, as tokens."""
+    context = _CONTEXT.get((report.reported_category, report.reporting_unit))
+    if context is None:
+        context = _context_tokens(report.reported_category, report.reporting_unit)
+    tokens, own = list(context[0]), context[1]
+    # One token for "a person aged 0-25 is named", learnt from every child age group at once, so that a
+    # rare group (a 20-year-old) gets the same push as a common one (a 7-year-old).
+    ages = {t.partition(":")[2] for t in found if t.startswith(("age:", "grade:"))}
+    if ages & CHILD_AND_YOUTH_GROUPS:
+        tokens.append("agegroup:child_or_youth")
+    if ages - CHILD_AND_YOUTH_GROUPS:
+        tokens.append("agegroup:adult")
+    named = {t[4:] for t in found if t.startswith("svc:")}
+    real = {service for service in named if not service.startswith("_")}
+    tokens.extend(sorted(found))
+    tokens.extend(sorted({"svctitle:" + service for service, _ in gazetteer.find_services(title)}))
+    # Collaboration needs a second party: count the services named besides the reporter's own.
+    others = real - set(own) - {"it_system"}
+    tokens.append(f"nsvc:{min(len(real), 3)}")
+    tokens.append(f"nother:{min(len(others), 2)}")
+    if "_helsesykepleier" in named:
+        # A public-health nurse at a school is the school health service; with babies, the health station.
+        school = "skole" in own or "skole" in real or any(t.endswith(("barn_6_12", "ungdom_13_17")) for t in found)
+        tokens.append("ctx:nurse_school" if school else "ctx:nurse_other")
+    return tokens
+
+
+@dataclass
+class FeatureSpace:
+    """Vocabularies, IDF weights and block weights; fitted on training reports, then fixed."""
+
+    char_vocab: dict[str, int] = field(default_factory=dict)
+    word_vocab: dict[str, int] = field(default_factory=dict)
+    meta_vocab: dict[str, int] = field(default_factory=dict)
+    idf: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    block_weights: tuple[float, float, float] = (1.0, 1.0, 0.6)
+    min_df: int = 2
+    _char_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def offsets(self) -> tuple[int, int, int, int]:
+        """Start of each block in the feature vector, and the total width."""
+        a = len(self.char_vocab)
+        b = a + len(self.word_vocab)
+        return 0, a, b, b + len(self.meta_vocab)
+
+    @property
+    def n_features(self) -> int:
+        """Width of the feature matrix."""
+        return self.offsets[3]
+
+    def fit(self, docs: Sequence[Doc]) -> FeatureSpace:
+        """Build vocabularies (min_df for text, every meta token) and smoothed IDF from analysed docs."""
+        char_df: Counter[str] = Counter()
+        word_df: Counter[str] = Counter()
+        meta_df: Counter[str] = Counter()
+        grams_of: dict[str, list[str]] = {}
+        for doc in docs:
+            grams: set[str] = set()
+            for word in set(doc.words):
+                if word not in grams_of:
+                    grams_of[word] = char_ngrams(word)
+                grams.update(grams_of[word])
+            char_df.update(grams)
+            word_df.update(set(doc.unigrams) | set(doc.bigrams))
+            meta_df.update(set(doc.meta))
+        self.char_vocab = _vocabulary(char_df, self.min_df)
+        self.word_vocab = _vocabulary(word_df, self.min_df)
+        self.meta_vocab = _vocabulary(meta_df, 1)
+        n = len(docs)
+        df = np.concatenate([
+            _df_array(char_df, self.char_vocab), _df_array(word_df, self.word_vocab),
+            _df_array(meta_df, self.meta_vocab),
+        ])
+        self.idf = (np.log((1 + n) / (1 + df)) + 1).astype(np.float64)
+        self._char_cache = {}
+        return self
+
+    def char_ids(self, word: str) -> np.ndarray:
+        """Column indices of the known character n-grams of one word (cached)."""
+        ids = self._char_cache.get(word)
+        if ids is None:
+            vocab = self.char_vocab
+            ids = np.array([vocab[g] for g in char_ngrams(word) if g in vocab], dtype=np.int64)
+            if len(self._char_cache) >= _CACHE_LIMIT:
+                self._char_cache.clear()
+            self._char_cache[word] = ids
+        return ids
+
+    def transform(self, docs: Sequence[Doc]) -> sp.csr_matrix:
+        """TF-IDF matrix (binary tf, each block L2-normalised and weighted) of analysed docs."""
+        return self.encode(docs).matrix
+
+    def encode(self, docs: Sequence[Doc]) -> Encoded:
+        """The TF-IDF matrix plus what explanations need to map its entries back to words.
+
+        Presence, not counts: each distinct word adds its n-grams once, each distinct word feature or
+        meta token counts once. An n-gram shared by two words of a report stays as two entries of the
+        row (a linear model sums them), which spares sorting every row and keeps prediction fast.
+        Each row holds one segment of n-gram entries per distinct word, then one of word and meta features.
+        """
+        n = len(docs)
+        _, word_off, meta_off, width = self.offsets
+        cache = self._char_cache
+        char_ids = self.char_ids
+        word_get = self.word_vocab.get
+        meta_get = self.meta_vocab.get
+        parts: list[np.ndarray] = []
+        unique_words: list[list[str]] = []
+        for doc in docs:
+            words = list(dict.fromkeys(doc.words))
+            try:
+                parts.extend([cache[w] for w in words])
+            except KeyError:
+                parts.extend([char_ids(w) for w in words])
+            text = [word_off + j for f in dict.fromkeys(doc.unigrams + doc.bigrams) if (j := word_get(f)) is not None]
+            text += [meta_off + j for f in dict.fromkeys(doc.meta) if (j := meta_get(f)) is not None]
+            parts.append(np.array(text, dtype=np.int64))
+            unique_words.append(words)
+        segments = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        per_doc = np.fromiter((len(w) + 1 for w in unique_words), dtype=np.int64, count=n)
+        segment_end = np.cumsum(segments)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        indptr[1:] = segment_end[np.cumsum(per_doc) - 1] if n else []
+        data = self.idf[indices]
+        scales = _normalise_blocks(data, indices, indptr, self.offsets, self.block_weights)
+        matrix = sp.csr_matrix((data, indices, indptr), shape=(n, width))
+        return Encoded(matrix, scales[:, 0], segments, per_doc, unique_words)
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A feature matrix and, per row, its segments: one per distinct word, then the word/meta features."""
+
+    matrix: sp.csr_matrix
+    char_scales: np.ndarray
+    segments: np.ndarray  # entry count of every segment, rows one after the other
+    segments_per_row: np.ndarray
+    unique_words: list[list[str]]
+
+
+def char_ngrams(word: str) -> list[str]:
+    """Character n-grams of a word padded with spaces, as sklearn's char_wb analyser makes them."""
+    padded = f" {word} "
+    low, high = CHAR_NGRAMS
+    out: list[str] = []
+    for n in range(low, high + 1):
+        if n > len(padded):
+            break
+        out.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
+    return out
+
+
+def _vocabulary(df: Counter[str], min_df: int) -> dict[str, int]:
+    # Sorted so that the same data always gives the same column order.
+    return {term: i for i, term in enumerate(sorted(t for t, c in df.items() if c >= min_df))}
+
+
+def _df_array(df: Counter[str], vocab: dict[str, int]) -> np.ndarray:
+    out = np.zeros(len(vocab))
+    for term, j in vocab.items():
+        out[j] = df[term]
+    return out
+
+
+def _normalise_blocks(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, offsets: tuple[int, int, int, int],
+    weights: tuple[float, float, float],
+) -> np.ndarray:
+    """Scale, in place, each row of each block to unit L2 norm times the block weight; return the factors."""
+    n = len(indptr) - 1
+    row_of = np.repeat(np.arange(n), np.diff(indptr))
+    block_of = (indices >= offsets[1]).astype(np.int64) + (indices >= offsets[2])
+    key = row_of * 3 + block_of
+    norms = np.sqrt(np.bincount(key, weights=data * data, minlength=3 * n)).reshape(n, 3)
+    norms[norms == 0] = 1.0
+    factors = np.asarray(weights) / norms
+    data *= factors.reshape(-1)[key]
+    return factors

@@ -1,0 +1,81 @@
+"""Pure text handling: normalising, negation, nynorsk, gazetteer, age rules, language guess."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier.evaluate import keyword_baseline
+from classifier.features import analyse
+from classifier.gazetteer import find_services
+from classifier.records import ReportText
+from classifier.rules import group_hints
+from classifier.text import language, normalise, to_bokmal, tokenize, word_features
+
+
+def test_negation_marks_the_following_words_of_the_clause() -> None:
+    features = word_features(tokenize(normalise("Skolen ga ikke beskjed til BUP. Mor ringte.")))
+    assert "neg_beskjed" in features
+    assert "ikke neg_beskjed" in features
+    assert "mor" in features  # the full stop ends the negation
+
+
+@pytest.mark.parametrize(("nynorsk", "bokmal"), [
+    ("ikkje", "ikke"), ("skulen", "skolen"), ("fekk", "fikk"), ("helsesjukepleiaren", "helsesykepleieren"),
+    ("skulehelsetenesta", "skolehelsetjenesten"), ("inga", "ingen"),
+])
+def test_nynorsk_forms_map_to_bokmal(nynorsk: str, bokmal: str) -> None:
+    assert to_bokmal(nynorsk) == bokmal
+
+
+def test_nynorsk_negation_is_marked_like_bokmal() -> None:
+    nn = word_features(tokenize(normalise("Skulen fekk ikkje beskjed")))
+    nb = word_features(tokenize(normalise("Skolen fikk ikke beskjed")))
+    assert nn == nb
+
+
+@pytest.mark.parametrize(("text", "service"), [
+    ("Meldte til BV i går", "barnevern"), ("barnevernstjenesten svarte ikke", "barnevern"),
+    ("henvist til PPT", "ppt"), ("venteliste hos BUP", "bup"), ("fastlegen sendte", "fastlege"),
+    ("legevakta ringde", "legevakt"), ("SFO/AKS fikk ikke vite", "sfo"), ("NAV-kontoret", "nav"),
+    ("e-melding til feil mottaker", "it_system"), ("koordinerende enhet har saken", "koordinerende_enhet"),
+    ("skulehelsetenesta", "skolehelsetjeneste"), ("helsesykepleier på skolen", "skolehelsetjeneste"),
+])
+def test_gazetteer_finds_names_abbreviations_and_variants(text: str, service: str) -> None:
+    assert service in {s for s, _ in find_services(normalise(text))}
+
+
+@pytest.mark.parametrize("text", ["navnet hans", "maten ble servert", "lar være", "apparatet", "i morgen"])
+def test_gazetteer_ignores_lookalike_words(text: str) -> None:
+    assert not [s for s, _ in find_services(normalise(text)) if not s.startswith("_")]
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("gutt på 7 år", "age:barn_6_12"), ("14-åringen", "age:ungdom_13_17"), ("elev i 2. klasse", "grade:barn_6_12"),
+    ("eleven på 9. trinn", "grade:ungdom_13_17"), ("jente (4 år)", "age:barn_1_5"),
+    ("barnet, 3 mnd gammel", "age:gravide_og_spedbarn"), ("kvinne 41", "age:voksne"),
+    ("gravid i uke 30", "word:gravide_og_spedbarn"), ("foreldrene ringte", "word:foreldre_og_familie"),
+    ("barn som pårørende", "word:barn_som_parorende"),
+])
+def test_group_hints(text: str, hint: str) -> None:
+    assert hint in group_hints(normalise(text))
+
+
+def test_dates_and_durations_are_not_ages() -> None:
+    assert group_hints(normalise("møte 12.03 kl 14, for 3 uker siden")) == []
+
+
+def test_language_guess() -> None:
+    assert language("Skulen fekk ikkje beskjed frå barnevernet om at eleven var flytta.") == "nn"
+    assert language("Skolen fikk ikke beskjed fra barnevernet om at eleven var flyttet.") == "nb"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", None])
+def test_analyse_handles_empty_text(text: str | None) -> None:
+    doc = analyse(ReportText("x", text, text))  # type: ignore[arg-type]
+    assert doc.words == [] and doc.unigrams == []
+
+
+def test_keyword_baseline_is_the_advisers_search() -> None:
+    assert keyword_baseline("Manglende informasjon", "om barnet")
+    assert keyword_baseline("", "SAMARBEIDET med eleven")
+    assert not keyword_baseline("Manglende informasjon", "om pasienten")
