@@ -1,0 +1,1 @@
+"""Avvik: the deviation categorisation service for collaboration deviations about children and youth."""

@@ -1,0 +1,1 @@
+"""The append-only audit log: who saw which reports' free text, and who changed what."""

@@ -1,0 +1,1 @@
+"""Authentication (API keys, Entra ID tokens), roles and per-route authorisation."""

@@ -1,0 +1,181 @@
+"""Domain errors and the one JSON error shape every failure is answered with."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("avvik")
+
+
+class FieldError(BaseModel):
+    """One problem with one field of the request."""
+
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: str
+    message: str
+    fields: list[FieldError] = []
+
+
+class DomainError(Exception):
+    """A business-rule failure that maps to one HTTP status."""
+
+    status_code = 400
+    error = "bad_request"
+
+    def __init__(self, message: str, fields: Sequence[FieldError] = (), headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = list(fields)
+        self.headers = headers
+
+
+class NotFound(DomainError):
+    status_code = 404
+    error = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    error = "conflict"
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+    error = "validation_error"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    error = "payload_too_large"
+
+
+class Unauthenticated(DomainError):
+    """No or bad credentials (RFC 6750: 401 with a WWW-Authenticate challenge)."""
+
+    status_code = 401
+    error = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    """Authenticated, but the role does not allow this (RFC 6750: insufficient_scope)."""
+
+    status_code = 403
+    error = "forbidden"
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    error = "too_many_requests"
+
+
+class Unavailable(DomainError):
+    status_code = 503
+    error = "unavailable"
+
+
+def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Render an error body as JSON."""
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def field_name(loc: Sequence[Any]) -> str:
+    """'body.items.0.title' -> 'items[0].title': the name a client recognises from its own payload."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or ".".join(str(p) for p in loc)
+
+
+def validation_fields(errors: Sequence[dict[str, Any]]) -> list[FieldError]:
+    """Pydantic errors as FieldErrors, without echoing the input (it may be confidential free text)."""
+    return [FieldError(field=field_name(e.get("loc", ())), reason=e.get("msg", "invalid")) for e in errors]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every failure with ErrorBody; never a stack trace, never a bare 500 for bad input."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        body = ErrorBody(error=exc.error, message=exc.message, fields=exc.fields)
+        return error_response(exc.status_code, body, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = validation_fields(exc.errors())
+        message = "; ".join(f"{f.field}: {f.reason}" for f in fields[:5])
+        return error_response(422, ErrorBody(error="validation_error", message=message, fields=fields))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(
+            exc.status_code,
+            ErrorBody(error=_http_error_name(exc.status_code), message=str(exc.detail)),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        return _unavailable()
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return _unavailable()
+        log_unexpected(request, exc)
+        return error_response(500, ErrorBody(error="internal_error", message="internal error"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log_unexpected(request, exc)
+        return error_response(500, ErrorBody(error="internal_error", message="internal error"))
+
+
+def log_unexpected(request: Request, exc: BaseException) -> None:
+    """Log where an unexpected error happened: type and stack, never its message (it may quote free text)."""
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error("unexpected %s on %s %s (request %s)\n%s", type(exc).__name__, request.method,
+                 getattr(request.scope.get("route"), "path", "?"), getattr(request.state, "request_id", "-"), stack)
+
+
+def _unavailable() -> JSONResponse:
+    return error_response(
+        503,
+        ErrorBody(error="database_unavailable", message="the database cannot be reached; retry later"),
+        headers={"Retry-After": "5"},
+    )
+
+
+def _http_error_name(status: int) -> str:
+    return {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(status, "http_error")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the error answers a route can give."""
+    descriptions = {
+        401: "Missing or invalid credentials",
+        403: "The role does not allow this",
+        404: "Not found",
+        409: "Conflict with the stored state",
+        413: "Request body too large",
+        422: "Invalid input: the fields and the reasons",
+        429: "Too many requests; retry after the Retry-After header",
+        503: "Database unavailable; retry after the Retry-After header",
+    }
+    return {s: {"model": ErrorBody, "description": descriptions[s]} for s in statuses}

@@ -1,0 +1,1 @@
+"""Ingest: reports as the quality system delivers them, stored idempotently."""

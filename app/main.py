@@ -1,0 +1,86 @@
+"""The application factory: settings, database, routers and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from app import health
+from app.audit.router import router as audit_router
+from app.auth.oidc import JwksCache
+from app.auth.ratelimit import RateLimiter
+from app.db import make_engine, make_sessionmaker
+from app.errors import error_responses, install_error_handlers
+from app.ingest.router import router as ingest_router
+from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, RequestIdMiddleware
+from app.migrate import head_revisions
+from app.registry.router import router as models_router
+from app.registry.service import ActiveModelCache
+from app.report.router import router as report_router
+from app.review.router import router as review_router
+from app.settings import Settings
+from app.stats.router import router as stats_router
+from app.stats.router import similar_router
+from app.taxonomy.router import router as taxonomy_router
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operation ids from the handler names, so generated clients read well."""
+    return route.name
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Own the engine for the life of the process (unless a test handed one in)."""
+    settings: Settings = app.state.settings
+    owns_engine = getattr(app.state, "engine", None) is None
+    if owns_engine:
+        app.state.engine = make_engine(settings.database_url)
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    try:
+        yield
+    finally:
+        if owns_engine:
+            app.state.engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; nothing connects to the database until the first request."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Avvik API",
+        summary="Collaboration deviations about children and youth: ingest, filter, review, analyse.",
+        version="0.1.0",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = None
+    # The active model lives in the database (so replicas agree); this process caches it.
+    app.state.models = ActiveModelCache(Path(settings.model_dir).parent / "registry") if settings.scoring_enabled \
+        else None
+    app.state.local_tz = ZoneInfo(settings.local_timezone)
+    app.state.head_revisions = head_revisions(settings.database_url)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.jwks = (
+        JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
+        if settings.oidc_jwks_url else None
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    # Every API route can meet an unreachable database.
+    routers = (ingest_router, similar_router, report_router, review_router, stats_router, taxonomy_router,
+               audit_router, models_router)
+    for router in routers:
+        app.include_router(router, responses=error_responses(503))
+    app.add_middleware(NoStoreMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,28 @@
+"""Every table of the service, imported in one place so that Alembic and the tests see all of them."""
+
+from app.audit.models import AuditEvent, AuditEventReport
+from app.auth.models import ApiKey
+from app.db import Base
+from app.registry.models import ActiveModel, ModelVersion, RescoreRun
+from app.report.models import Report, ReportLink, ReportService, ReportTargetGroup
+from app.review.models import ReportLabel, ReportScore, Review
+from app.taxonomy.models import CategoryAlias, TaxonomyCode
+
+__all__ = [
+    "ActiveModel",
+    "ApiKey",
+    "AuditEvent",
+    "AuditEventReport",
+    "Base",
+    "CategoryAlias",
+    "ModelVersion",
+    "Report",
+    "ReportLabel",
+    "ReportLink",
+    "ReportScore",
+    "ReportService",
+    "ReportTargetGroup",
+    "RescoreRun",
+    "Review",
+    "TaxonomyCode",
+]

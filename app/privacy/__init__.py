@@ -1,0 +1,1 @@
+"""Privacy rules: what is removed from free text before it is stored, classified or logged."""

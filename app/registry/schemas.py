@@ -1,0 +1,42 @@
+"""API shapes of the model registry and live quality."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ModelOut(BaseModel):
+    """A registered model (without its artifact)."""
+
+    version: str
+    created_at: datetime
+    threshold: float
+    training_data_hash: str
+    training_source: str
+    feedback_count: int
+    active: bool
+    metrics: dict[str, Any]
+
+
+class QualityCell(BaseModel):
+    """Observed quality of flags among reviews, for one department or overall."""
+
+    department: str | None
+    reviewed_flags: int
+    confirmed_flags: int
+    precision: float | None
+    waiting_for_review: int
+    reviewed_audit_sample: int
+    missed_in_audit_sample: int
+    miss_rate: float | None
+
+
+class ModelQuality(BaseModel):
+    """How far the flags can be trusted, from advisers' reviews of the active model's flags."""
+
+    model_version: str | None
+    overall: QualityCell
+    by_department: list[QualityCell]

@@ -1,0 +1,1 @@
+"""Deviation reports: storage, filters and reading."""

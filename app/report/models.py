@@ -1,0 +1,110 @@
+"""Tables of stored deviation reports and their multi-valued fields."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from app.review.models import ReportLabel, ReportScore
+
+
+class Report(Base):
+    """One deviation report as last delivered by its source system (one row per source and case number)."""
+
+    __tablename__ = "report"
+    __table_args__ = (
+        UniqueConstraint("source_system", "external_id"),
+        Index("ix_report_reported_at_id", "reported_at", "id"),
+        Index("ix_report_occurred_sort_id", "occurred_sort_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_system: Mapped[str] = mapped_column(String(50))
+    external_id: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text)
+    reported_category: Mapped[str | None] = mapped_column(String(300))
+    # The taxonomy code the reporter's category maps to; None while the label is unmapped.
+    category_code: Mapped[str | None] = mapped_column(String(80), index=True)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The Oslo calendar date of reported_at: periods (month, quarter, year) are local, and bucketing on a
+    # stored date is the same on every engine and can use an index.
+    reported_on: Mapped[date] = mapped_column(Date, index=True)
+    # occurred_at, or reported_at when the reporter gave no time: what sorting by occurrence uses.
+    occurred_sort_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    department_code: Mapped[str | None] = mapped_column(String(80), index=True)
+    agency_code: Mapped[str | None] = mapped_column(String(80), index=True)
+    unit_name: Mapped[str | None] = mapped_column(String(200), index=True)
+    unit_code: Mapped[str | None] = mapped_column(String(80))
+    reporting_unit_text: Mapped[str | None] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str | None] = mapped_column(String(40))
+    # The source's version as sent, and as a number that orders versions (epoch microseconds for times).
+    source_version: Mapped[str] = mapped_column(String(64))
+    source_version_key: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # How many personal identifiers were removed from title and description on ingest.
+    redacted_identity_numbers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    redacted_phone_numbers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    redacted_emails: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The effective category, without machine guesses (adviser > reporter) and with them
+    # (adviser > reporter's samhandling_barn_unge > classifier flag > reporter); see app.review.labels.
+    confirmed_category_code: Mapped[str | None] = mapped_column(String(80), index=True)
+    confirmed_category_provenance: Mapped[str | None] = mapped_column(String(20))
+    suggested_category_code: Mapped[str | None] = mapped_column(String(80), index=True)
+    suggested_category_provenance: Mapped[str | None] = mapped_column(String(20))
+    # A uniform draw in [0, 1) fixed when the report is created: the audit sample is every unflagged
+    # report with audit_draw below the configured share, so it is random yet reproducible.
+    audit_draw: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+    target_groups: Mapped[list[ReportTargetGroup]] = relationship(
+        cascade="all, delete-orphan", order_by="ReportTargetGroup.code", lazy="selectin"
+    )
+    services: Mapped[list[ReportService]] = relationship(
+        cascade="all, delete-orphan", order_by="ReportService.code", lazy="selectin"
+    )
+    links: Mapped[list[ReportLink]] = relationship(
+        cascade="all, delete-orphan", order_by="ReportLink.related_external_id", lazy="selectin"
+    )
+    labels: Mapped[list[ReportLabel]] = relationship(
+        order_by="(ReportLabel.dimension, ReportLabel.code)", lazy="selectin", viewonly=True
+    )
+    score: Mapped[ReportScore | None] = relationship(lazy="selectin", viewonly=True)
+
+
+class ReportTargetGroup(Base):
+    """A target group the reporter tagged a report with."""
+
+    __tablename__ = "report_target_group"
+    __table_args__ = (Index("ix_report_target_group_code_report", "code", "report_id"),)
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+class ReportService(Base):
+    """A service the reporter named as involved."""
+
+    __tablename__ = "report_service"
+    __table_args__ = (Index("ix_report_service_code_report", "code", "report_id"),)
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+class ReportLink(Base):
+    """Another case of the same source system that the quality system linked to this one."""
+
+    __tablename__ = "report_link"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    related_external_id: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -1,0 +1,66 @@
+"""HTTP routes that read reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from app.audit import service as audit
+from app.auth.dependencies import require
+from app.auth.principal import Principal, Role
+from app.db import SessionDep
+from app.errors import error_responses
+from app.export import csv_response
+from app.report import export, service
+from app.report.schemas import ReportDetail, ReportListQuery, ReportPage
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+_ERRORS = error_responses(401, 403, 422, 429)
+Adviser = Annotated[Principal, require(Role.ADVISER)]
+
+
+@router.get("", summary="List reports, filtered, newest first; or export them as CSV or XLSX",
+            response_model=ReportPage,
+            responses={200: {"content": {"text/csv": {}, XLSX: {}},
+                             "description": "A page as JSON, or every matching report as CSV or XLSX"}, **_ERRORS})
+def get_reports(request: Request, session: SessionDep, principal: Adviser,
+                query: Annotated[ReportListQuery, Query()]) -> ReportPage | Response:
+    """Filters combine with AND; a repeated filter matches any of its values. Titles count as free text.
+    CSV is UTF-8 with a byte-order mark and semicolons (as Norwegian Excel opens it)."""
+    wanted = "csv" if query.format == "json" and "text/csv" in request.headers.get("accept", "") else query.format
+    if wanted != "json":
+        columns, data = service.export_reports(session, request.app.state.sessionmaker, query,
+                                               request.app.state.local_tz, principal.departments)
+        audit.record(session, request, principal, f"report.export.{wanted}",
+                     query=query.model_dump(mode="json", exclude={"cursor", "limit"}))
+        if wanted == "csv":
+            return csv_response("avvik.csv", columns, data)
+        return StreamingResponse(export.xlsx_chunks(columns, data), media_type=XLSX,
+                                 headers={"Content-Disposition": 'attachment; filename="avvik.xlsx"'})
+    page = service.list_reports(session, query, request.app.state.local_tz, principal.departments)
+    audit.record(session, request, principal, "report.list", report_ids=[r.id for r in page.items],
+                 query=query.model_dump(mode="json", exclude={"cursor"}))
+    return page
+
+
+@router.get("/by-external/{source_system}/{external_id}", summary="Get a report by the source's case number",
+            responses={**_ERRORS, **error_responses(404)})
+def get_report_by_external(request: Request, source_system: str, external_id: str, session: SessionDep,
+                           principal: Adviser) -> ReportDetail:
+    """The report as last delivered by the quality system."""
+    report = service.get_report_by_external(session, source_system, external_id, principal.departments)
+    audit.record(session, request, principal, "report.read", report_ids=[report.id])
+    return service.detail(report)
+
+
+@router.get("/{report_id}", summary="Get a report", responses={**_ERRORS, **error_responses(404)})
+def get_report(request: Request, report_id: int, session: SessionDep, principal: Adviser) -> ReportDetail:
+    """A report with its free text; another department's report is 404, so ids cannot be probed."""
+    report = service.get_report(session, report_id, principal.departments)
+    audit.record(session, request, principal, "report.read", report_ids=[report.id])
+    return service.detail(report)

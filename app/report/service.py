@@ -1,0 +1,186 @@
+"""Reading reports: one by id, by the source's case number, and filtered pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.errors import FieldError, InvalidInput, NotFound
+from app.pagination import Cursor
+from app.report import export, queries
+from app.report.models import Report
+from app.report.schemas import (
+    Classification,
+    LabelOut,
+    Redactions,
+    ReportDetail,
+    ReportFilter,
+    ReportingUnitOut,
+    ReportListQuery,
+    ReportPage,
+    ReportSummary,
+    SortField,
+)
+from app.review.models import Provenance
+from app.taxonomy.models import CodeKind
+from app.taxonomy.service import Taxonomy, load_taxonomy
+
+
+def summary(report: Report) -> ReportSummary:
+    """A report as a list shows it."""
+    return ReportSummary(**_summary_fields(report))
+
+
+def detail(report: Report) -> ReportDetail:
+    """A report with its free text."""
+    return ReportDetail(
+        **_summary_fields(report),
+        description=report.description,
+        redactions=Redactions(identity_numbers=report.redacted_identity_numbers,
+                              phone_numbers=report.redacted_phone_numbers, emails=report.redacted_emails),
+        classification=Classification(
+            model_version=report.score.model_version, score=report.score.score, threshold=report.score.threshold,
+            flagged=report.score.flagged, target_groups=report.score.target_groups,
+            services=report.score.services, explanation=report.score.explanation, scored_at=report.score.scored_at,
+        ) if report.score is not None else None,
+        related_external_ids=[link.related_external_id for link in report.links],
+        source_version=report.source_version,
+        created_at=report.created_at,
+        updated_at=report.updated_at,
+    )
+
+
+def _summary_fields(report: Report) -> dict[str, object]:
+    return {
+        "id": report.id,
+        "source_system": report.source_system,
+        "external_id": report.external_id,
+        "title": report.title,
+        "reported_category": report.reported_category,
+        "category": report.category_code,
+        "category_mapped": report.category_code is not None,
+        "occurred_at": report.occurred_at,
+        "reported_at": report.reported_at,
+        "reporting_unit": ReportingUnitOut(
+            department=report.department_code, agency=report.agency_code, unit=report.unit_name,
+            unit_code=report.unit_code, as_sent=report.reporting_unit_text,
+        ),
+        "status": report.status,
+        "severity": report.severity,
+        "target_groups": [g.code for g in report.target_groups],
+        "services_involved": [s.code for s in report.services],
+        "confirmed_category": report.confirmed_category_code,
+        "confirmed_category_provenance": report.confirmed_category_provenance,
+        "suggested_category": report.suggested_category_code,
+        "suggested_category_provenance": report.suggested_category_provenance,
+        "flagged": bool(report.score and report.score.flagged),
+        "score": report.score.score if report.score else None,
+        "labels": [LabelOut(dimension=lab.dimension, code=lab.code, provenance=lab.provenance)
+                   for lab in report.labels],
+    }
+
+
+def get_report(session: Session, report_id: int, departments: frozenset[str] | None = None) -> Report:
+    """The report with this id; 404 when there is none or it belongs to a department not in `departments`."""
+    report = session.get(Report, report_id)
+    if report is None or not _visible(report, departments):
+        raise NotFound(f"no report with id {report_id}")
+    return report
+
+
+def get_report_by_external(
+    session: Session, source_system: str, external_id: str, departments: frozenset[str] | None = None
+) -> Report:
+    """The report with this case number in this source system; 404 as for get_report."""
+    report = session.scalar(
+        select(Report).where(Report.source_system == source_system, Report.external_id == external_id)
+    )
+    if report is None or not _visible(report, departments):
+        raise NotFound(f"no report {external_id} from {source_system}")
+    return report
+
+
+def _visible(report: Report, departments: frozenset[str] | None) -> bool:
+    # A report of another department answers exactly like a missing one, so ids cannot be probed.
+    return departments is None or report.department_code in departments
+
+
+def resolve_filter(
+    taxonomy: Taxonomy, f: ReportFilter, local: ZoneInfo, departments: frozenset[str] | None = None
+) -> queries.ResolvedFilter:
+    """Check the codes of a filter and turn it into plain sets and UTC bounds; 422 for unknown codes."""
+    errors: list[FieldError] = []
+    categories = None
+    if f.category is not None:
+        if f.category not in taxonomy.codes[CodeKind.CATEGORY]:
+            errors.append(FieldError(field="category", reason=f"unknown category code '{f.category}'"))
+        categories = frozenset(taxonomy.category_with_descendants(f.category))
+    for kind, name, codes in ((CodeKind.TARGET_GROUP, "target_group", f.target_group),
+                              (CodeKind.SERVICE, "service", f.service)):
+        known = taxonomy.codes[kind]
+        errors += [FieldError(field=name, reason=f"unknown {kind.value} code '{c}'; valid codes: "
+                              f"{', '.join(sorted(known))}") for c in codes if c not in known]
+    if f.department is not None and f.department not in taxonomy.codes[CodeKind.DEPARTMENT]:
+        errors.append(FieldError(field="department", reason=f"unknown department code '{f.department}'"))
+    if f.agency is not None and f.agency not in taxonomy.codes[CodeKind.AGENCY]:
+        errors.append(FieldError(field="agency", reason=f"unknown agency code '{f.agency}'"))
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
+
+    def local_midnight(day: object) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=local)  # type: ignore[arg-type]
+
+    return queries.ResolvedFilter(
+        categories=categories,
+        target_groups=frozenset(f.target_group),
+        children_and_youth=f.children_and_youth,
+        children_and_youth_groups=frozenset(taxonomy.children_and_youth_groups()),
+        services=frozenset(f.service),
+        department=f.department,
+        agency=f.agency,
+        unit=f.unit,
+        statuses=frozenset(s.casefold() for s in f.status),
+        reported_from=local_midnight(f.reported_from) if f.reported_from else None,
+        reported_before=local_midnight(f.reported_to + timedelta(days=1)) if f.reported_to else None,
+        words=tuple(w.casefold() for w in (f.q or "").split()),
+        visible_departments=departments,
+        # Asking for the classifier's suggestions by provenance implies counting them.
+        include_suggested=f.include_suggested or f.provenance is Provenance.CLASSIFIER,
+        provenance=f.provenance.value if f.provenance else None,
+    )
+
+
+def list_reports(
+    session: Session, query: ReportListQuery, local: ZoneInfo, departments: frozenset[str] | None = None
+) -> ReportPage:
+    """A page of reports matching the filter (within `departments`), and the cursor of the next page."""
+    resolved = resolve_filter(load_taxonomy(session), query, local, departments)
+    sort, order, limit = query.sort, query.order, query.limit
+    ordering = f"{sort.value}:{order.value}"
+    after = None
+    if query.cursor:
+        position = Cursor.decode(query.cursor, ordering)
+        after = (position.value, position.last_id)
+    rows = list(session.scalars(queries.list_reports(resolved, sort, order, limit + 1, after)))
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more and page:
+        last = page[-1]
+        value = last.reported_at if sort is SortField.REPORTED_AT else last.occurred_sort_at
+        next_cursor = Cursor(ordering, value, last.id).encode()
+    return ReportPage(items=[summary(r) for r in page], next_cursor=next_cursor, limit=limit)
+
+
+def export_reports(
+    session: Session, maker: sessionmaker[Session], query: ReportListQuery, local: ZoneInfo,
+    departments: frozenset[str] | None,
+) -> tuple[list[str], Iterator[dict[str, Any]]]:
+    """The columns and the (lazy) rows of an export of every report matching the filter."""
+    resolved = resolve_filter(load_taxonomy(session), query, local, departments)
+    columns = export.COLUMNS + (["description"] if query.include_description else [])
+    return columns, export.rows(maker, resolved, query.include_description)

@@ -1,0 +1,1 @@
+"""Classifier suggestions, adviser reviews, label provenance and the review queue."""

@@ -1,0 +1,81 @@
+"""Tables of suggestions (classifier), decisions (advisers) and the effective labels derived from both."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class Provenance(enum.StrEnum):
+    """Who said a label: the reporter (through the quality system), the classifier, or an adviser."""
+
+    REPORTER = "reporter"
+    CLASSIFIER = "classifier"
+    ADVISER = "adviser"
+
+
+class Decision(enum.StrEnum):
+    """An adviser's answer to a flag (or to an audit-sample report)."""
+
+    CONFIRM = "confirm"
+    REJECT = "reject"
+    CORRECT = "correct"
+
+
+class ReportScore(Base):
+    """The classifier's latest suggestion for a report."""
+
+    __tablename__ = "report_score"
+    __table_args__ = (Index("ix_report_score_flagged_score", "flagged", "score"),)
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(80), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    # Above the threshold and not already filed under the category by its reporter.
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    target_groups: Mapped[list[str]] = mapped_column(JSON)
+    services: Mapped[list[str]] = mapped_column(JSON)
+    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Review(Base):
+    """One adviser decision; a later one supersedes it, and both stay in the history."""
+
+    __tablename__ = "review"
+    __table_args__ = (Index("ix_review_report_id_id", "report_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"))
+    decision: Mapped[Decision] = mapped_column(String(20))
+    category_code: Mapped[str | None] = mapped_column(String(80))
+    target_groups: Mapped[list[str] | None] = mapped_column(JSON)
+    services: Mapped[list[str] | None] = mapped_column(JSON)
+    comment: Mapped[str | None] = mapped_column(Text)  # redacted like report text
+    reviewer: Mapped[str] = mapped_column(String(200))  # key:<name> or user:<oid>@<tenant>
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the reviewer was shown, so that precision and miss rates can be measured later.
+    score: Mapped[float | None] = mapped_column(Float)
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    audit_sample: Mapped[bool] = mapped_column(Boolean)
+    model_version: Mapped[str | None] = mapped_column(String(80))
+
+
+class ReportLabel(Base):
+    """An effective target group or service of a report and where it came from (adviser > reporter >
+    classifier); derived from the reporter's codes, the latest score and the latest review."""
+
+    __tablename__ = "report_label"
+    __table_args__ = (Index("ix_report_label_dimension_code", "dimension", "code", "provenance", "report_id"),)
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)  # target_group or service
+    code: Mapped[str] = mapped_column(String(80), primary_key=True)
+    provenance: Mapped[Provenance] = mapped_column(String(20))

@@ -1,0 +1,55 @@
+"""HTTP routes of reviews, report history and the review queue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.audit import service as audit
+from app.auth.dependencies import require
+from app.auth.principal import Principal, Role
+from app.db import SessionDep
+from app.errors import error_responses
+from app.review import service
+from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
+
+router = APIRouter(prefix="/api/v1", tags=["review"])
+Adviser = Annotated[Principal, require(Role.ADVISER)]
+_ERRORS = error_responses(401, 403, 404, 422, 429)
+
+
+@router.post("/reports/{report_id}/review", status_code=201, summary="Confirm, reject or correct a report's labels",
+             responses={200: {"description": "The same decision was already recorded (idempotent)"}, **_ERRORS})
+def post_review(report_id: int, body: ReviewIn, request: Request, response: Response, session: SessionDep,
+                principal: Adviser) -> ReviewOut:
+    """A later review supersedes an earlier one; both stay in the history. Quality-system updates keep it."""
+    created, review = service.review_report(session, report_id, body, principal.actor, principal.departments,
+                                            request.app.state.settings.audit_sample_share)
+    if not created:
+        response.status_code = 200
+    else:
+        audit.record(session, request, principal, "report.review", report_ids=[report_id],
+                     detail=body.decision.value)
+    return service.review_out(review, superseded=False)
+
+
+@router.get("/reports/{report_id}/history", summary="Reviews of a report and its classification",
+            responses=_ERRORS)
+def get_history(report_id: int, request: Request, session: SessionDep, principal: Adviser) -> ReportHistory:
+    """Newest first; reviewers' comments are free text, so reading them is logged."""
+    result = service.history(session, report_id, principal.departments)
+    audit.record(session, request, principal, "report.history", report_ids=[report_id])
+    return result
+
+
+@router.get("/review-queue", summary="Flagged reports waiting for review, with the audit sample mixed in",
+            responses=error_responses(401, 403, 422, 429))
+def get_review_queue(request: Request, session: SessionDep, principal: Adviser,
+                     query: Annotated[ReviewQueueQuery, Query()]) -> ReviewQueuePage:
+    """order=score (highest first) or order=uncertain (nearest the threshold first)."""
+    page = service.review_queue(session, query, request.app.state.local_tz, principal.departments,
+                                request.app.state.settings.audit_sample_share)
+    audit.record(session, request, principal, "review.queue", report_ids=[i.report.id for i in page.items],
+                 query=query.model_dump(mode="json", exclude={"cursor"}))
+    return page

@@ -1,0 +1,144 @@
+"""Adviser reviews, report history and the review queue."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import FieldError, InvalidInput
+from app.pagination import Cursor
+from app.privacy.redaction import redact
+from app.report import queries
+from app.report import service as report_service
+from app.report.models import Report
+from app.report.schemas import Classification
+from app.review import labels
+from app.review.models import Decision, ReportScore, Review
+from app.review.schemas import (
+    QueueItem,
+    QueueOrder,
+    ReportHistory,
+    ReviewIn,
+    ReviewOut,
+    ReviewQueuePage,
+    ReviewQueueQuery,
+)
+from app.taxonomy.models import CodeKind
+from app.taxonomy.service import load_taxonomy
+
+
+def review_report(
+    session: Session, report_id: int, decision: ReviewIn, reviewer: str, departments: frozenset[str] | None,
+    audit_sample_share: float,
+) -> tuple[bool, Review]:
+    """Record a decision (created=True), or return the reviewer's identical latest one (idempotent)."""
+    report = report_service.get_report(session, report_id, departments)
+    _check_codes(session, decision)
+    comment = redact(decision.comment).text if decision.comment else None
+    latest = session.scalars(select(Review).where(Review.report_id == report.id).order_by(Review.id.desc())).first()
+    fields = {"decision": decision.decision.value, "category_code": decision.category,
+              "target_groups": sorted(set(decision.target_groups)) if decision.target_groups is not None else None,
+              "services": sorted(set(decision.services)) if decision.services is not None else None,
+              "comment": comment}
+    if latest is not None and latest.reviewer == reviewer and all(
+        getattr(latest, key) == value for key, value in fields.items()
+    ):
+        return False, latest
+    score = report.score
+    review = Review(
+        report_id=report.id, reviewer=reviewer, reviewed_at=utcnow(), **fields,
+        score=score.score if score else None, flagged=bool(score and score.flagged),
+        audit_sample=in_audit_sample(report, audit_sample_share),
+        model_version=score.model_version if score else None,
+    )
+    session.add(review)
+    session.flush()
+    labels.refresh(session, [report.id])
+    return True, review
+
+
+def in_audit_sample(report: Report, share: float) -> bool:
+    """Whether an unflagged report belongs to the audit sample (reproducible: fixed by its identity)."""
+    flagged = bool(report.score and report.score.flagged)
+    return not flagged and report.category_code != labels.TARGET_CATEGORY and report.audit_draw < share
+
+
+def _check_codes(session: Session, decision: ReviewIn) -> None:
+    taxonomy = load_taxonomy(session)
+    errors: list[FieldError] = []
+    if decision.category is not None:
+        row = taxonomy.codes[CodeKind.CATEGORY].get(decision.category)
+        if row is None or row.retired_at is not None:
+            errors.append(FieldError(field="category", reason=f"not an active category code: '{decision.category}'"))
+    errors += taxonomy.check_codes(CodeKind.TARGET_GROUP, decision.target_groups or [], "target_groups")
+    errors += taxonomy.check_codes(CodeKind.SERVICE, decision.services or [], "services")
+    if errors:
+        raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
+
+
+def review_out(review: Review, superseded: bool) -> ReviewOut:
+    """A review as the API shows it."""
+    return ReviewOut(
+        id=review.id, report_id=review.report_id, decision=Decision(review.decision), category=review.category_code,
+        target_groups=review.target_groups, services=review.services, comment=review.comment,
+        reviewer=review.reviewer, reviewed_at=review.reviewed_at, score=review.score, flagged=review.flagged,
+        audit_sample=review.audit_sample, model_version=review.model_version, superseded=superseded,
+    )
+
+
+def history(session: Session, report_id: int, departments: frozenset[str] | None) -> ReportHistory:
+    """Every review of a report, newest first, and its current classification."""
+    report = report_service.get_report(session, report_id, departments)
+    reviews = list(session.scalars(select(Review).where(Review.report_id == report.id).order_by(Review.id.desc())))
+    score = report.score
+    return ReportHistory(
+        report_id=report.id,
+        reviews=[review_out(r, superseded=i > 0) for i, r in enumerate(reviews)],
+        classification=Classification.model_validate(score, from_attributes=True) if score else None,
+    )
+
+
+def review_queue(
+    session: Session, query: ReviewQueueQuery, local: ZoneInfo, departments: frozenset[str] | None,
+    audit_sample_share: float,
+) -> ReviewQueuePage:
+    """Flagged, unreviewed reports with the audit sample mixed in, by score or by uncertainty."""
+    resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
+    sample = and_(ReportScore.flagged.is_(False), Report.audit_draw < audit_sample_share,
+                  or_(Report.category_code.is_(None), Report.category_code != labels.TARGET_CATEGORY))
+    # Audit-sample reports get a sort key spread uniformly (by their draw) over the flagged range, so
+    # they are mixed through the queue instead of sinking to its end.
+    spread = Report.audit_draw / audit_sample_share if audit_sample_share > 0 else Report.audit_draw
+    if query.order is QueueOrder.SCORE:
+        key: Any = case((ReportScore.flagged, ReportScore.score),
+                        else_=ReportScore.threshold + (1 - ReportScore.threshold) * spread)
+    else:
+        distance = func.abs(ReportScore.score - ReportScore.threshold)
+        key = case((ReportScore.flagged, distance), else_=(1 - ReportScore.threshold) * spread)
+    descending = query.order is QueueOrder.SCORE
+    statement = (
+        select(Report, key.label("queue_key"))
+        .join(ReportScore, ReportScore.report_id == Report.id)
+        .where(*queries.filter_clauses(resolved), or_(ReportScore.flagged, sample),
+               ~exists().where(Review.report_id == Report.id))
+    )
+    if query.cursor:
+        position = Cursor.decode(query.cursor, f"queue:{query.order.value}")
+        beyond = key < position.value if descending else key > position.value
+        statement = statement.where(or_(beyond, and_(key == position.value, Report.id > position.last_id)))
+    statement = statement.order_by(key.desc() if descending else key.asc(), Report.id.asc()).limit(query.limit + 1)
+    rows = session.execute(statement).all()
+    page, more = rows[:query.limit], len(rows) > query.limit
+    next_cursor = None
+    if more and page:
+        last_report, last_key = page[-1]
+        next_cursor = Cursor(f"queue:{query.order.value}", float(last_key), last_report.id).encode()
+    return ReviewQueuePage(
+        items=[QueueItem(report=report_service.summary(r), audit_sample=in_audit_sample(r, audit_sample_share))
+               for r, _ in page],
+        next_cursor=next_cursor, limit=query.limit,
+    )

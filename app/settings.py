@@ -1,0 +1,55 @@
+"""Runtime configuration, read from AVVIK_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration from AVVIK_* environment variables; nothing reads it at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="AVVIK_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///var/avvik.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # A batch of 1,000 ordinary reports is about 2 MB; 20,000-character descriptions need more.
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=1000, ge=1)
+    statement_timeout_ms: int = Field(default=15_000, ge=100)  # PostgreSQL: the longest one statement may run
+    docs_enabled: bool = True
+    log_level: str = "INFO"
+    # Free-text dates from the quality system without an offset are local time.
+    local_timezone: str = "Europe/Oslo"
+
+    # People sign in with Microsoft Entra ID; tokens are accepted only when all four are set.
+    oidc_issuer: str | None = None  # e.g. https://login.microsoftonline.com/<tenant>/v2.0
+    oidc_audience: str | None = None  # the API's application id URI or client id
+    oidc_tenant_id: str | None = None
+    oidc_jwks_url: str | None = None  # e.g. https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys
+    jwks_cache_seconds: int = Field(default=3600, ge=60)
+    jwks_min_refetch_seconds: int = Field(default=60, ge=0)  # an unknown kid refetches at most this often
+
+    # App-role names as they appear in the token's `roles` claim (and in API keys).
+    role_integration: str = "integration"
+    role_adviser: str = "adviser"
+    role_dashboard: str = "dashboard"
+    role_admin: str = "admin"
+
+    # An admin API key to create on first start when there is no key at all (else one is generated).
+    bootstrap_api_key: str | None = Field(default=None, min_length=32)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+
+    # The classifier: built from the committed corpus into this directory the first time it is needed.
+    model_dir: str = "var/models/default"
+    scoring_enabled: bool = True  # score every report when it arrives
+    flag_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # overrides the model's own threshold
+    # Labelled reports a candidate model is judged on before promotion (with held-out adviser decisions).
+    dev_set_path: str | None = None
+
+    # Counts below this are suppressed for roles that may not see single cases (dashboards).
+    min_cell_count: int = Field(default=5, ge=1)
+
+    # The share of unflagged reports mixed into the review queue to measure what the classifier misses.
+    audit_sample_share: float = Field(default=0.02, ge=0.0, le=1.0)

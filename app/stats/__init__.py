@@ -1,0 +1,1 @@
+"""Statistics: aggregates for advisers and dashboards."""

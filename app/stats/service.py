@@ -1,0 +1,310 @@
+"""Statistics computed in SQL over the effective labels."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import replace
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.registry.models import ModelVersion
+from app.registry.service import active_version
+from app.report import queries
+from app.report import service as report_service
+from app.report.models import Report
+from app.report.schemas import ReportFilter, SortField, SortOrder
+from app.review.labels import TARGET_CATEGORY
+from app.review.models import Decision, ReportScore, Review
+from app.stats import pairs as pairs_module
+from app.stats import queries as stats_queries
+from app.stats import similarity
+from app.stats.estimate import Stratum, estimate
+from app.stats.privacy import protect
+from app.stats.schemas import (
+    CellOut,
+    CountRow,
+    CountsOut,
+    CountsQuery,
+    Dimension,
+    EstimateOut,
+    MatrixOut,
+    MatrixQuery,
+    PairCount,
+    Period,
+    RecurringGroup,
+    RecurringOut,
+    RecurringQuery,
+    SimilarOut,
+    SimilarReport,
+    StratumOut,
+    TrendOut,
+    TrendPoint,
+    TrendQuery,
+)
+from app.taxonomy.service import load_taxonomy
+
+METHOD = ("stratified posterior-predictive estimate over score bands (Jeffreys prior, 20,000 seeded draws); "
+          "rates from the latest reviews of the active model's flags and of the audit sample")
+
+
+def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo,
+                   departments: frozenset[str] | None) -> EstimateOut:
+    """The audit's question for a filter: how many collaboration deviations about children are there?"""
+    resolved = report_service.resolve_filter(load_taxonomy(session), f, local, departments)
+    where = queries.filter_clauses(resolved)
+    version = active_version(session)
+    threshold = session.scalar(select(ModelVersion.threshold).where(ModelVersion.version == version)) or 0.5
+    middle = (threshold + 1) / 2
+    confirmed = session.scalar(select(func.count()).select_from(Report).where(
+        *where, Report.confirmed_category_code == TARGET_CATEGORY)) or 0
+
+    band = case(
+        (ReportScore.report_id.is_(None), "unscored"),
+        (and_(ReportScore.flagged, ReportScore.score >= middle), "flag_high"),
+        (ReportScore.flagged, "flag_low"),
+        else_="unflagged",
+    )
+    population = dict(session.execute(
+        select(band, func.count()).select_from(Report).outerjoin(ReportScore, ReportScore.report_id == Report.id)
+        .where(*where, ~exists().where(Review.report_id == Report.id),
+               or_(Report.confirmed_category_code.is_(None), Report.confirmed_category_code != TARGET_CATEGORY))
+        .group_by(band)
+    ).all())
+
+    latest = select(func.max(Review.id).label("id")).group_by(Review.report_id).subquery()
+    review_band = case(
+        (and_(Review.flagged, Review.score >= middle), "flag_high"),
+        (Review.flagged, "flag_low"),
+        (Review.audit_sample, "unflagged"),
+        else_="not_random",
+    )
+    positive = or_(Review.decision == Decision.CONFIRM.value,
+                   and_(Review.decision == Decision.CORRECT.value, Review.category_code == TARGET_CATEGORY))
+    reviewed = {name: (n, int(k or 0)) for name, n, k in session.execute(
+        select(review_band, func.count(), func.sum(case((positive, 1), else_=0)))
+        .join(latest, latest.c.id == Review.id).where(Review.model_version == version).group_by(review_band)
+    ).all()}
+
+    strata = [Stratum(name, population.get(name, 0), *reviewed.get(name, (0, 0)))
+              for name in ("flag_high", "flag_low", "unflagged", "unscored")]
+    result = estimate(confirmed, strata)
+    return EstimateOut(
+        confirmed=confirmed, estimated_unconfirmed=result.estimated_unconfirmed, estimated_total=result.total,
+        interval_95=(result.low, result.high), model_version=version, method=METHOD,
+        strata=[StratumOut(name=s.name, unreviewed_reports=s.population, reviewed=s.reviewed,
+                           confirmed_in_review=s.positives) for s in strata],
+    )
+
+
+def _period_key(year: int, month: int, period: Period) -> str:
+    if period is Period.YEAR:
+        return f"{year:04d}"
+    if period is Period.QUARTER:
+        return f"{year:04d}-Q{(month - 1) // 3 + 1}"
+    return f"{year:04d}-{month:02d}"
+
+
+def _periods(first: date, last: date, period: Period) -> list[str]:
+    """Every period from first to last, so that a time series has no holes."""
+    keys: list[str] = []
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        key = _period_key(year, month, period)
+        if not keys or keys[-1] != key:
+            keys.append(key)
+        month += 1
+        if month > 12:
+            year, month = year + 1, 1
+    return keys
+
+
+def _cells(session: Session, query: CountsQuery, f: queries.ResolvedFilter) -> dict[tuple[str | None, ...], int]:
+    result: dict[tuple[str | None, ...], int] = defaultdict(int)
+    for row in session.execute(stats_queries.counts(query.by, f)):
+        values = list(row)
+        key: list[str | None] = []
+        for dimension in query.by:
+            if dimension is Dimension.PERIOD:
+                year, month = int(values.pop(0)), int(values.pop(0))
+                key.append(_period_key(year, month, query.period))
+            else:
+                value = values.pop(0)
+                key.append(None if value is None else str(value))
+        # Months of one quarter or year fold into one cell: add, since a report is in one month only.
+        result[tuple(key)] += int(values.pop(0))
+    return result
+
+
+def counts(session: Session, query: CountsQuery, local: ZoneInfo, departments: frozenset[str] | None,
+           protect_small: bool, k: int) -> CountsOut:
+    """Counts grouped by one or two dimensions, confirmed and (if asked) with suggestions; empty periods
+    are zeros; small counts are protected when `protect_small`."""
+    resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
+    # The same filter twice: once counting only what people said, once with the classifier's suggestions.
+    confirmed_filter = replace(resolved, include_suggested=False)
+    confirmed = _cells(session, query, confirmed_filter)
+    suggested_filter = replace(resolved, include_suggested=True) if resolved.include_suggested else None
+    suggested = _cells(session, query, suggested_filter) if suggested_filter else None
+
+    keys = set(confirmed) | set(suggested or {})
+    if Dimension.PERIOD in query.by:
+        position = query.by.index(Dimension.PERIOD)
+        first, last = session.execute(stats_queries.reported_range(suggested_filter or confirmed_filter)).one()
+        first = query.reported_from or first
+        last = query.reported_to or last
+        if first is not None and last is not None:
+            others = {tuple(k[i] for i in range(len(k)) if i != position) for k in keys} or {()}
+            if len(query.by) == 2 and others == {()}:
+                others = set()
+            for period in _periods(first, last, query.period):
+                for other in others:
+                    key = list(other)
+                    key.insert(position, period)
+                    keys.add(tuple(key))
+    ordered = sorted(keys, key=lambda key: tuple((v is None, v or "") for v in key))
+    totals = (session.scalar(stats_queries.total(confirmed_filter)) or 0,
+              session.scalar(stats_queries.total(suggested_filter)) or 0 if suggested_filter else None)
+
+    def shape(values: list[int]) -> list[CellOut]:
+        if not protect_small:
+            return [CellOut(value=v) for v in values]
+        groups = [key[0] for key in ordered]
+        return [CellOut(value=c.value, suppressed=c.suppressed) for c in protect(list(zip(groups, values,
+                                                                                           strict=True)), k)]
+
+    confirmed_cells = shape([confirmed.get(key, 0) for key in ordered])
+    suggested_cells = shape([suggested.get(key, 0) for key in ordered]) if suggested is not None else None
+    rows = [CountRow(key={d.value: v for d, v in zip(query.by, key, strict=True)}, confirmed=confirmed_cells[i],
+                     with_suggestions=suggested_cells[i] if suggested_cells else None)
+            for i, key in enumerate(ordered)]
+
+    def total_cell(n: int | None) -> CellOut | None:
+        if n is None:
+            return None
+        hidden = protect_small and 0 < n < k
+        return CellOut(value=None if hidden else n, suppressed=hidden)
+
+    total_row = CountRow(key={}, confirmed=total_cell(totals[0]) or CellOut(value=0),
+                         with_suggestions=total_cell(totals[1]))
+    return CountsOut(by=query.by, period=query.period, rows=rows, total=total_row,
+                     suppression=f"counts 1–{k - 1} hidden, with a second cell where one alone would be revealed "
+                                 "by its group" if protect_small else None)
+
+
+def _period_counts(session: Session, f: queries.ResolvedFilter, period: Period) -> dict[str, int]:
+    result: dict[str, int] = defaultdict(int)
+    for year, month, n in session.execute(stats_queries.counts([Dimension.PERIOD], f)):
+        result[_period_key(int(year), int(month), period)] += int(n)
+    return result
+
+
+def trend(session: Session, query: TrendQuery, local: ZoneInfo, departments: frozenset[str] | None,
+          protect_small: bool = False, k: int = 5) -> TrendOut:
+    """Per period: the count, its share of all reports, and the change from the previous period and from
+    the same period a year before (which is why the counts reach a year further back)."""
+    taxonomy = load_taxonomy(session)
+    resolved = report_service.resolve_filter(taxonomy, query, local, departments)
+    first, last = session.execute(stats_queries.reported_range(resolved)).one()
+    first, last = query.reported_from or first, query.reported_to or last
+    if first is None or last is None:
+        return TrendOut(period=query.period, include_suggested=resolved.include_suggested, points=[])
+    earlier = date(first.year - 1, first.month, 1)
+    wide = query.model_copy(update={"reported_from": earlier})
+    counted = _period_counts(session, report_service.resolve_filter(taxonomy, wide, local, departments),
+                             query.period)
+    # The denominator: every report of the period in the same part of the organisation.
+    everything = ReportFilter(department=query.department, agency=query.agency, unit=query.unit,
+                              reported_from=earlier, reported_to=query.reported_to)
+    totals = _period_counts(session, report_service.resolve_filter(taxonomy, everything, local, departments),
+                            query.period)
+    series = _periods(earlier, last, query.period)
+    shown = set(_periods(first, last, query.period))
+    steps_per_year = {Period.MONTH: 12, Period.QUARTER: 4, Period.YEAR: 1}[query.period]
+    points = []
+    for index, key in enumerate(series):
+        if key not in shown:
+            continue
+        n, base = counted.get(key, 0), totals.get(key, 0)
+        previous = counted.get(series[index - 1], 0) if index >= 1 else None
+        year_before = counted.get(series[index - steps_per_year], 0) if index >= steps_per_year else None
+        if protect_small and any(0 < m < k for m in (n, previous or 0, year_before or 0)):
+            # A small count, or a change that would reveal one, is not shown to this role.
+            points.append(TrendPoint(period=key, count=None if 0 < n < k else n, suppressed=True, all_reports=base,
+                                     share=None, change_from_previous=None, change_from_last_year=None))
+            continue
+        points.append(TrendPoint(period=key, count=n, all_reports=base, share=round(n / base, 4) if base else None,
+                                 change_from_previous=None if previous is None else n - previous,
+                                 change_from_last_year=None if year_before is None else n - year_before))
+    return TrendOut(period=query.period, include_suggested=resolved.include_suggested, points=points)
+
+
+def matrix(session: Session, query: MatrixQuery, local: ZoneInfo, departments: frozenset[str] | None,
+           protect_small: bool = False, k: int = 5) -> MatrixOut:
+    """Pairs of services (and of their agencies) named together on the reports under the filter."""
+    chosen = query if query.category else query.model_copy(update={"category": TARGET_CATEGORY})
+    resolved = report_service.resolve_filter(load_taxonomy(session), chosen, local, departments)
+    service_pairs: Counter[tuple[str, str, bool]] = Counter()
+    agency_pairs: Counter[tuple[str, str, bool]] = Counter()
+    by_report: dict[int, tuple[str | None, str | None, set[str]]] = {}
+    for report_id, agency, unit, code in session.execute(stats_queries.report_services(resolved)):
+        entry = by_report.setdefault(report_id, (agency, unit, set()))
+        if code is not None:
+            entry[2].add(code)
+    for agency, unit, services in by_report.values():
+        found = pairs_module.pairs(services, pairs_module.reporting_service(agency, unit, services))
+        service_pairs.update(found)
+        agency_pairs.update({pairs_module.agency_pair(pair) for pair in found})
+    hidden = 0
+
+    def ranked(counter: Counter[tuple[str, str, bool]]) -> list[PairCount]:
+        nonlocal hidden
+        shown = [(pair, n) for pair, n in counter.items() if not (protect_small and n < k)]
+        hidden += len(counter) - len(shown)
+        return [PairCount(a=a, b=b, directed=d, count=n) for (a, b, d), n in sorted(shown, key=lambda i: (-i[1], i[0]))]
+
+    reports = len(by_report)
+    return MatrixOut(reports=reports if not (protect_small and 0 < reports < k) else 0,
+                     service_pairs=ranked(service_pairs), agency_pairs=ranked(agency_pairs), hidden_pairs=hidden)
+
+
+MAX_CANDIDATES = 2000  # text comparison is quadratic at worst: bound what one request may cost
+
+
+def _docs(session: Session, f: queries.ResolvedFilter) -> list[similarity.Doc]:
+    """The most recent reports under a filter, as similarity reads them."""
+    reports = session.scalars(queries.list_reports(f, SortField.REPORTED_AT, SortOrder.DESC, MAX_CANDIDATES, None))
+    provenances = set(queries.label_provenances(f))
+    return [similarity.Doc(id=r.id, text=f"{r.title}. {r.description}", unit=r.unit_name,
+                           services=frozenset(lab.code for lab in r.labels
+                                              if lab.dimension == "service" and lab.provenance in provenances))
+            for r in reports]
+
+
+def similar(session: Session, report_id: int, query: ReportFilter, local: ZoneInfo,
+            departments: frozenset[str] | None, limit: int) -> SimilarOut:
+    """Reports most like one report, among the most recent under the filter."""
+    target = report_service.get_report(session, report_id, departments)
+    resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
+    docs = _docs(session, resolved)
+    provenances = set(queries.label_provenances(resolved))
+    me = similarity.Doc(id=target.id, text=f"{target.title}. {target.description}", unit=target.unit_name,
+                        services=frozenset(lab.code for lab in target.labels
+                                           if lab.dimension == "service" and lab.provenance in provenances))
+    ranked = similarity.most_similar(me, docs, limit)
+    by_id = {r.id: r for r in session.scalars(select(Report).where(Report.id.in_([i for i, _ in ranked])))}
+    return SimilarOut(report_id=target.id, candidates=len(docs),
+                      items=[SimilarReport(similarity=s, report=report_service.summary(by_id[i])) for i, s in ranked])
+
+
+def recurring(session: Session, query: RecurringQuery, local: ZoneInfo,
+              departments: frozenset[str] | None) -> RecurringOut:
+    """Groups of similar reports between the same services (by default among samhandling_barn_unge)."""
+    chosen = query if query.category else query.model_copy(update={"category": TARGET_CATEGORY})
+    docs = _docs(session, report_service.resolve_filter(load_taxonomy(session), chosen, local, departments))
+    groups = similarity.recurring_groups(docs, query.min_size)
+    return RecurringOut(candidates=len(docs), groups=[
+        RecurringGroup(size=len(g.ids), services=g.services, units=g.units, words=g.terms,
+                       example_ids=g.ids[:5], report_ids=g.ids) for g in groups])

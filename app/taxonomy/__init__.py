@@ -1,0 +1,1 @@
+"""The taxonomy: categories, target groups, services and organisation, kept as data."""

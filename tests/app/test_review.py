@@ -1,0 +1,186 @@
+"""Flagging on ingest, provenance in lists, reviews, history and the review queue — with the real model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.auth.keys import create_key
+from app.auth.principal import Role
+from tests.conftest import bearer
+from tests.helpers import report
+
+POSITIVE = {
+    "title": "Helsesykepleier fikk ikke beskjed om ny elev",
+    "description": "Ny elev i 4. klasse med diabetes startet 3. mars. Skolen sendte ingen melding til "
+                   "skolehelsetjenesten, og helsesykepleier fikk først vite det tre uker senere da mor ringte. "
+                   "Eleven hadde ingen plan for insulin i skoletiden.",
+    "reported_category": "Tjenesteutøvelse",
+    "target_groups": [],
+    "services_involved": [],
+}
+NEGATIVE = {
+    "title": "Skrivaren på lærarrommet er øydelagd",
+    "description": "Skrivaren i andre etasje har vore ute av drift sidan måndag. IT er varsla.",
+    "reported_category": "IKT",
+    "target_groups": [],
+    "services_involved": [],
+}
+
+
+def flagged_report(client: TestClient, **overrides: Any) -> dict[str, Any]:
+    answer = client.post("/api/v1/reports", json=report(**{**POSITIVE, **overrides}))
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def ids(page: dict[str, Any]) -> set[int]:
+    return {item["id"] for item in page["items"]}
+
+
+def test_every_report_is_scored_on_arrival(client: TestClient) -> None:
+    positive = flagged_report(client)
+    negative = client.post("/api/v1/reports", json=report(**NEGATIVE)).json()
+    assert positive["classification"]["flagged"] is True
+    assert positive["classification"]["score"] > positive["classification"]["threshold"]
+    assert positive["classification"]["model_version"]
+    assert positive["classification"]["explanation"]
+    assert "barn_6_12" in positive["classification"]["target_groups"]
+    assert negative["classification"]["flagged"] is False
+    batch = client.post("/api/v1/reports/batch", json={"reports": [report(**POSITIVE), report(**NEGATIVE)]}).json()
+    flags = [client.get(f"/api/v1/reports/{r['id']}").json()["flagged"] for r in batch["results"]]
+    assert flags == [True, False]
+
+
+def test_a_report_filed_under_the_category_is_confirmed_by_its_reporter_not_flagged(client: TestClient) -> None:
+    stored = flagged_report(client, reported_category="Samhandling barn og unge")
+    assert stored["flagged"] is False
+    assert (stored["confirmed_category"], stored["confirmed_category_provenance"]) == ("samhandling_barn_unge",
+                                                                                      "reporter")
+
+
+def test_suggestions_count_only_when_asked(client: TestClient) -> None:
+    stored = flagged_report(client)
+    assert (stored["suggested_category"], stored["suggested_category_provenance"]) == ("samhandling_barn_unge",
+                                                                                      "classifier")
+    query = {"category": "samhandling_barn_unge", "limit": 500}
+    assert stored["id"] not in ids(client.get("/api/v1/reports", params=query).json())
+    assert stored["id"] in ids(client.get("/api/v1/reports", params={**query, "include_suggested": True}).json())
+    assert stored["id"] in ids(client.get("/api/v1/reports", params={"provenance": "classifier", "limit": 500}).json())
+    children = {"children_and_youth": True, "limit": 500}
+    assert stored["id"] not in ids(client.get("/api/v1/reports", params=children).json())
+    assert stored["id"] in ids(client.get("/api/v1/reports", params={**children, "include_suggested": True}).json())
+
+
+def test_confirm_then_reject_keeps_both_in_history(client: TestClient) -> None:
+    stored = flagged_report(client)
+    confirm = client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "confirm", "comment": "Ja"})
+    assert confirm.status_code == 201
+    again = client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "confirm", "comment": "Ja"})
+    assert (again.status_code, again.json()["id"]) == (200, confirm.json()["id"])
+    listed = client.get("/api/v1/reports", params={"category": "samhandling_barn_unge", "limit": 500}).json()
+    assert stored["id"] in ids(listed)
+    detail = client.get(f"/api/v1/reports/{stored['id']}").json()
+    assert detail["confirmed_category_provenance"] == "adviser"
+    assert {lab["provenance"] for lab in detail["labels"]} == {"adviser"}
+
+    reject = client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "reject"})
+    assert reject.status_code == 201
+    history = client.get(f"/api/v1/reports/{stored['id']}/history").json()
+    assert [(r["decision"], r["superseded"]) for r in history["reviews"]] == [("reject", False), ("confirm", True)]
+    assert history["reviews"][1]["flagged"] is True and history["reviews"][1]["score"] is not None
+    assert stored["id"] not in ids(client.get("/api/v1/reports", params={
+        "category": "samhandling_barn_unge", "include_suggested": True, "limit": 500}).json())
+
+
+def test_a_correction_sets_category_and_codes(client: TestClient) -> None:
+    stored = flagged_report(client)
+    answer = client.post(f"/api/v1/reports/{stored['id']}/review", json={
+        "decision": "correct", "category": "samhandling_barn_unge", "target_groups": ["ungdom_13_17"],
+        "services": ["skole", "bup"]})
+    assert answer.status_code == 201
+    detail = client.get(f"/api/v1/reports/{stored['id']}").json()
+    assert {(lab["dimension"], lab["code"]) for lab in detail["labels"]} == {
+        ("target_group", "ungdom_13_17"), ("service", "skole"), ("service", "bup")}
+    assert client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "correct"}).status_code == 422
+    bad = client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "correct", "services": ["x"]})
+    assert (bad.status_code, bad.json()["fields"][0]["field"]) == (422, "services[0]")
+
+
+def test_an_update_from_the_quality_system_never_erases_the_review(client: TestClient) -> None:
+    body = report(**POSITIVE)
+    stored = client.post("/api/v1/reports", json=body).json()
+    client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "confirm"})
+    updated = client.post("/api/v1/reports", json={**body, "source_version": 2, "status": "lukket",
+                                                   "reported_category": "HMS"}).json()
+    assert updated["outcome"] == "updated"
+    assert (updated["confirmed_category"], updated["confirmed_category_provenance"]) == ("samhandling_barn_unge",
+                                                                                        "adviser")
+    assert len(client.get(f"/api/v1/reports/{stored['id']}/history").json()["reviews"]) == 1
+
+
+def test_queue_lists_flagged_unreviewed_reports_by_score_or_uncertainty(make_app: Callable[..., FastAPI],
+                                                                        api_keys: dict[Role, str]) -> None:
+    with TestClient(make_app(audit_sample_share=0.0), headers=bearer(api_keys[Role.ADMIN])) as client:
+        flagged = [flagged_report(client, title=f"Ingen beskjed til helsestasjonen {n}") for n in range(4)]
+        queue = client.get("/api/v1/review-queue", params={"limit": 500}).json()
+        scores = [i["report"]["score"] for i in queue["items"]]
+        assert {r["id"] for r in flagged} <= {i["report"]["id"] for i in queue["items"]}
+        assert scores == sorted(scores, reverse=True)
+        uncertain = client.get("/api/v1/review-queue", params={"order": "uncertain", "limit": 500}).json()
+        threshold = flagged[0]["classification"]["threshold"]
+        distances = [abs(i["report"]["score"] - threshold) for i in uncertain["items"]]
+        assert distances == sorted(distances)
+        client.post(f"/api/v1/reports/{flagged[0]['id']}/review", json={"decision": "confirm"})
+        after = {i["report"]["id"] for i in client.get("/api/v1/review-queue", params={"limit": 500}).json()["items"]}
+        assert flagged[0]["id"] not in after and flagged[1]["id"] in after
+
+
+def test_queue_pages_do_not_repeat(client: TestClient) -> None:
+    for n in range(7):
+        flagged_report(client, title=f"Melding om elev kom aldri fram {n}")
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = client.get("/api/v1/review-queue", params={"limit": 3, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [i["report"]["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) >= 7
+
+
+def test_audit_sample_share_and_reproducibility(make_app: Callable[..., FastAPI], api_keys: dict[Role, str]) -> None:
+    share = 0.1
+    with TestClient(make_app(audit_sample_share=share), headers=bearer(api_keys[Role.ADMIN])) as client:
+        batch = [report(f"SAMPLE-{n}", **NEGATIVE) for n in range(600)]
+        assert client.post("/api/v1/reports/batch", json={"reports": batch}).json()["counts"] == {"created": 600}
+
+        def sampled() -> set[int]:
+            items = client.get("/api/v1/review-queue", params={"q": "skrivaren", "limit": 500}).json()["items"]
+            more = client.get("/api/v1/review-queue", params={"q": "skrivaren", "limit": 500,
+                                                              "order": "uncertain"}).json()["items"]
+            assert all(i["audit_sample"] for i in items + more)
+            return {i["report"]["id"] for i in items} | {i["report"]["id"] for i in more}
+
+        first, second = sampled(), sampled()
+        assert first == second
+        # 600 draws at 10 %: 60 expected; 35..85 holds with probability > 0.999.
+        assert 35 <= len(first) <= 85
+    with TestClient(make_app(audit_sample_share=0.0), headers=bearer(api_keys[Role.ADMIN])) as client:
+        items = client.get("/api/v1/review-queue", params={"q": "skrivaren", "limit": 500}).json()["items"]
+        assert items == []
+
+
+def test_reviews_respect_departments(client: TestClient, make_app: Callable[..., FastAPI], session: Session) -> None:
+    school = flagged_report(client, reporting_unit="Etat for skole – Garnes skole")
+    _, key = create_key(session, "adviser-bbsm-review", Role.ADVISER, ["BBSM"])
+    with TestClient(make_app(), headers=bearer(key), raise_server_exceptions=False) as adviser:
+        assert adviser.post(f"/api/v1/reports/{school['id']}/review", json={"decision": "confirm"}).status_code == 404
+        assert adviser.get(f"/api/v1/reports/{school['id']}/history").status_code == 404
+        queue = adviser.get("/api/v1/review-queue", params={"limit": 500}).json()
+        assert school["id"] not in {i["report"]["id"] for i in queue["items"]}

@@ -1,0 +1,28 @@
+"""Builders of payloads as the quality system sends them."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+_numbers = itertools.count(1)
+
+
+def report(external_id: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A valid delivery; override any field."""
+    payload: dict[str, Any] = {
+        "external_id": external_id or f"BK-{next(_numbers):06d}",
+        "title": "Skolen ga ikke beskjed til helsesykepleier",
+        "description": "Ny elev startet i 3. klasse uten at skolehelsetjenesten fikk beskjed.",
+        "reported_category": "Kommunikasjon og samhandling",
+        "occurred_at": "2026-03-02T09:15:00+01:00",
+        "reported_at": "2026-03-03T10:00:00+01:00",
+        "reporting_unit": {"agency": "Etat for skole", "unit": "Garnes skole"},
+        "status": "registrert",
+        "target_groups": ["barn_6_12"],
+        "services_involved": ["skole", "skolehelsetjeneste"],
+        "related_external_ids": [],
+        "source_version": 1,
+    }
+    payload.update(overrides)
+    return payload
