@@ -251,11 +251,24 @@ def model_evaluate(
 ) -> None:
     """Metrics of a registered model on labelled data (precision, recall, F1, ROC AUC, prevalence, labels)."""
     import json
+
+    from classifier import evaluate, load_corpus
+
+    model = _registered_model(version)
+    result = evaluate(model, load_corpus([data]))
+    flag = result["samhandling_barn_unge"]
+    typer.echo(f"{model.version} on {data.name} (n={result['n']}): " + ", ".join(
+        f"{k} {v}" for k, v in flag.items() if not isinstance(v, dict | list)))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def _registered_model(version: str | None):  # type: ignore[no-untyped-def]
+    """A registered model version (default: the active one), or exit 1 naming what is missing."""
     import tempfile
 
     from app.registry.models import ModelVersion
     from app.registry.service import active_version, unpack
-    from classifier import evaluate, load_corpus
 
     with _session() as session:
         chosen = version or active_version(session)
@@ -263,13 +276,32 @@ def model_evaluate(
         if row is None:
             typer.echo(f"error: no model version {chosen}", err=True)
             raise typer.Exit(1)
-        model = unpack(row, Path(tempfile.gettempdir()) / "avvik-models")
-    result = evaluate(model, load_corpus([data]))
-    flag = result["samhandling_barn_unge"]
-    typer.echo(f"{model.version} on {data.name} (n={result['n']}): " + ", ".join(
-        f"{k} {v}" for k, v in flag.items() if not isinstance(v, dict | list)))
-    if json_out:
-        json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+        return unpack(row, Path(tempfile.gettempdir()) / "avvik-models")
+
+
+@cli.command()
+def classify(
+    input_path: Annotated[Path | None, typer.Option("--input", help="JSONL reports. Default: stdin.")] = None,
+    output_path: Annotated[Path | None, typer.Option("--output", help="JSONL predictions. Default: stdout.")] = None,
+    version: Annotated[str | None, typer.Option("--model", help="A registered version (default: active)")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Flag threshold; default: the model's.")] = None,
+) -> None:
+    """Classify JSON lines (id, title, description, reported_category, reporting_unit) without storing them."""
+    import sys
+
+    from classifier.cli import classify_stream
+
+    model = _registered_model(version)
+    source = input_path.open(encoding="utf-8") if input_path else sys.stdin
+    sink = output_path.open("w", encoding="utf-8") if output_path else sys.stdout
+    try:
+        total, errors = classify_stream(model, source, sink, threshold)
+    finally:
+        if input_path:
+            source.close()
+        if output_path:
+            sink.close()
+    typer.echo(f"classified {total - errors} reports with {model.version}, {errors} bad lines", err=True)
 
 
 @cli.command()

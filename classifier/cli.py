@@ -1,7 +1,7 @@
 """Command line: train, evaluate, cross-validate, learning curve, and classify JSON lines.
 
-`model_app` (train, evaluate) and `classify_command` are mounted by the service as `avvik model ...` and
-`avvik classify`; `app` is `python -m classifier`.
+`app` is `python -m classifier`; the service's `avvik classify` reuses `classify_stream` with the model
+that is active in its registry.
 """
 
 from __future__ import annotations
@@ -97,26 +97,33 @@ def classify_command(
     model = resolve_model(model_dir)
     source = input_path.open(encoding="utf-8") if input_path else sys.stdin
     sink = output_path.open("w", encoding="utf-8") if output_path else sys.stdout
-    errors = total = 0
     try:
-        for batch in _batches(source):
-            reports = [item for item in batch if isinstance(item, ReportText)]
-            predictions = iter(model.predict(reports, threshold=threshold))
-            for item in batch:
-                total += 1
-                if isinstance(item, ReportText):
-                    line: dict[str, Any] = next(predictions).to_dict()
-                else:
-                    errors += 1
-                    line = item
-                sink.write(json.dumps(line, ensure_ascii=False) + "\n")
-            sink.flush()
+        total, errors = classify_stream(model, source, sink, threshold)
     finally:
         if input_path:
             source.close()
         if output_path:
             sink.close()
     typer.echo(f"classified {total - errors} reports, {errors} bad lines", err=True)
+
+
+def classify_stream(model: TrainedModel, source: IO[str], sink: IO[str],
+                    threshold: float | None = None) -> tuple[int, int]:
+    """Classify JSON lines from source into sink in batches; returns (lines read, bad lines)."""
+    errors = total = 0
+    for batch in _batches(source):
+        reports = [item for item in batch if isinstance(item, ReportText)]
+        predictions = iter(model.predict(reports, threshold=threshold))
+        for item in batch:
+            total += 1
+            if isinstance(item, ReportText):
+                line: dict[str, Any] = next(predictions).to_dict()
+            else:
+                errors += 1
+                line = item
+            sink.write(json.dumps(line, ensure_ascii=False) + "\n")
+        sink.flush()
+    return total, errors
 
 
 def cv_command(

@@ -166,3 +166,31 @@ def test_rescore_resumes_after_an_interruption(fresh: tuple[str, TestClient]) ->
     assert (finished.id, finished.scored) == (run.id, 7)
     assert finished.finished_at is not None
     engine.dispose()
+
+
+def test_classify_command_uses_the_active_model_and_survives_bad_lines(
+        fresh: tuple[str, TestClient], tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([
+        json.dumps({"id": "a", "title": "Ingen tilbakemelding fra barnevernet",
+                    "description": "Skolen sendte bekymringsmelding om eleven (9) for tre uker siden og har "
+                                   "ikke hørt noe fra barneverntjenesten.",
+                    "reported_category": "Annet"}, ensure_ascii=False),
+        "not json",
+        json.dumps({"id": "b", "title": "Strømbrudd", "description": "Kaffemaskinen virket ikke."}),
+    ]), encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(cli, ["classify", "--input", str(source), "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [line.get("id") for line in lines] == ["a", None, "b"]
+    assert lines[1] == {"line": 2, "error": lines[1]["error"]} and "JSON" in lines[1]["error"]
+    engine = make_engine(fresh[0])
+    with make_sessionmaker(engine)() as session:
+        active = registry.active_version(session)
+    engine.dispose()
+    assert {lines[0]["model_version"], lines[2]["model_version"]} == {active}
+    assert lines[0]["flagged"] and not lines[2]["flagged"]
+    assert "barnevern" in lines[0]["services"]
+    missing = CliRunner().invoke(cli, ["classify", "--input", str(source), "--model", "no-such-version"])
+    assert missing.exit_code == 1 and "no model version no-such-version" in missing.output
