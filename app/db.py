@@ -9,11 +9,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BEGIN = "avvik_sqlite_begin"
+
+# PostgreSQL: how long to wait for a new connection, and for a free one in the pool, before answering 503.
+PG_CONNECT_TIMEOUT_S = 3
+PG_POOL_TIMEOUT_S = 5.0
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -63,7 +67,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # A database that does not answer must not hold a request for minutes (the kernel's TCP retries
+    # alone take over two): connecting and waiting for a pooled connection each give up after a few
+    # seconds, and the error handlers answer 503 with Retry-After (tests/app/test_faults.py).
+    connect_args: dict[str, Any] = kwargs.pop("connect_args", {})
+    if "connect_timeout" not in make_url(url).query:
+        connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_S)
+    kwargs.setdefault("pool_timeout", PG_POOL_TIMEOUT_S)
+    kwargs.setdefault("pool_pre_ping", True)  # replace connections a restart or network cut has broken
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:

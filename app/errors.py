@@ -12,9 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("avvik")
+
+# The detail of FastAPI's HTTPException for a request body it could not decode.
+_BODY_UNREADABLE = "There was an error parsing the body"
 
 
 class FieldError(BaseModel):
@@ -124,6 +128,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _BODY_UNREADABLE:
+            # FastAPI answers 422 for malformed JSON but 400 for a body it cannot even decode (not UTF-8):
+            # both are the same mistake to the caller, so both get the validation answer naming the body.
+            fields = [FieldError(field="body", reason="not valid JSON in UTF-8")]
+            return error_response(422, ErrorBody(error="validation_error", message="body: not valid JSON in UTF-8",
+                                                 fields=fields))
         return error_response(
             exc.status_code,
             ErrorBody(error=_http_error_name(exc.status_code), message=str(exc.detail)),
@@ -132,6 +142,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        return _unavailable()
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection is busy or being (re)connected to a database that does not answer.
         return _unavailable()
 
     @app.exception_handler(DBAPIError)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.fields import IsoDate, RowId
 
 
 class AuditEventOut(BaseModel):
@@ -35,11 +37,11 @@ class AuditQuery(BaseModel):
 
     actor: str | None = Field(default=None, max_length=200)
     action: str | None = Field(default=None, max_length=60)
-    report_id: int | None = Field(default=None, description="Events that touched this report")
-    date_from: date | None = Field(default=None, alias="from")
-    date_to: date | None = Field(default=None, alias="to")
+    report_id: RowId | None = Field(default=None, description="Events that touched this report")
+    date_from: IsoDate | None = Field(default=None, alias="from")
+    date_to: IsoDate | None = Field(default=None, alias="to")
     limit: int = Field(default=100, ge=1, le=1000)
-    before_id: int | None = Field(default=None, description="Older events than this id (the next page)")
+    before_id: RowId | None = Field(default=None, description="Older events than this id (the next page)")
     format: Literal["json", "csv"] = Field(default="json", description="csv streams every matching row")
 
 

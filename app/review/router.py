@@ -11,6 +11,7 @@ from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import error_responses
+from app.fields import ReportIdPath
 from app.review import service
 from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
 
@@ -21,7 +22,7 @@ _ERRORS = error_responses(401, 403, 404, 422, 429)
 
 @router.post("/reports/{report_id}/review", status_code=201, summary="Confirm, reject or correct a report's labels",
              responses={200: {"description": "The same decision was already recorded (idempotent)"}, **_ERRORS})
-def post_review(report_id: int, body: ReviewIn, request: Request, response: Response, session: SessionDep,
+def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, response: Response, session: SessionDep,
                 principal: Adviser) -> ReviewOut:
     """A later review supersedes an earlier one; both stay in the history. Quality-system updates keep it."""
     created, review = service.review_report(session, report_id, body, principal.actor, principal.departments,
@@ -36,7 +37,7 @@ def post_review(report_id: int, body: ReviewIn, request: Request, response: Resp
 
 @router.get("/reports/{report_id}/history", summary="Reviews of a report and its classification",
             responses=_ERRORS)
-def get_history(report_id: int, request: Request, session: SessionDep, principal: Adviser) -> ReportHistory:
+def get_history(report_id: ReportIdPath, request: Request, session: SessionDep, principal: Adviser) -> ReportHistory:
     """Newest first; reviewers' comments are free text, so reading them is logged."""
     result = service.history(session, report_id, principal.departments)
     audit.record(session, request, principal, "report.history", report_ids=[report_id])
