@@ -6,9 +6,11 @@ from app.db import Base
 from app.registry.models import ActiveModel, ModelVersion, RescoreRun
 from app.report.models import Report, ReportLink, ReportService, ReportTargetGroup
 from app.review.models import ReportLabel, ReportScore, Review
+from app.stats.models import STATS_INDEXES
 from app.taxonomy.models import CategoryAlias, TaxonomyCode
 
 __all__ = [
+    "STATS_INDEXES",
     "ActiveModel",
     "ApiKey",
     "AuditEvent",

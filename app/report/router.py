@@ -13,6 +13,7 @@ from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import error_responses
 from app.export import csv_response
+from app.fields import ReportIdPath
 from app.report import export, service
 from app.report.schemas import ReportDetail, ReportListQuery, ReportPage
 
@@ -59,7 +60,7 @@ def get_report_by_external(request: Request, source_system: str, external_id: st
 
 
 @router.get("/{report_id}", summary="Get a report", responses={**_ERRORS, **error_responses(404)})
-def get_report(request: Request, report_id: int, session: SessionDep, principal: Adviser) -> ReportDetail:
+def get_report(request: Request, report_id: ReportIdPath, session: SessionDep, principal: Adviser) -> ReportDetail:
     """A report with its free text; another department's report is 404, so ids cannot be probed."""
     report = service.get_report(session, report_id, principal.departments)
     audit.record(session, request, principal, "report.read", report_ids=[report.id])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.fields import IsoDate
 from app.review.models import Provenance
 
 
@@ -121,8 +122,8 @@ class ReportFilter(BaseModel):
     agency: str | None = None
     unit: str | None = Field(default=None, description="Unit name or code")
     status: list[str] = Field(default_factory=list, max_length=20)
-    reported_from: date | None = Field(default=None, description="Inclusive, Europe/Oslo date")
-    reported_to: date | None = Field(default=None, description="Inclusive, Europe/Oslo date")
+    reported_from: IsoDate | None = Field(default=None, description="Inclusive, Europe/Oslo date")
+    reported_to: IsoDate | None = Field(default=None, description="Inclusive, Europe/Oslo date")
     q: str | None = Field(default=None, max_length=200, description="Every word must occur in title or description")
     include_suggested: bool = Field(
         default=False, description="Count the classifier's unreviewed suggestions too (official figures: false)"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -73,9 +73,13 @@ class ReportLabel(Base):
     classifier); derived from the reporter's codes, the latest score and the latest review."""
 
     __tablename__ = "report_label"
-    __table_args__ = (Index("ix_report_label_dimension_code", "dimension", "code", "provenance", "report_id"),)
+    __table_args__ = (Index("ix_report_label_dimension_code", "dimension", "code", "provenance", "report_id"),
+                      Index("ix_report_label_stats", "dimension", "reported_on", "code", "provenance", "report_id"))
 
     report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
     dimension: Mapped[str] = mapped_column(String(20), primary_key=True)  # target_group or service
     code: Mapped[str] = mapped_column(String(80), primary_key=True)
     provenance: Mapped[Provenance] = mapped_column(String(20))
+    # The report's reported_on, copied by database triggers (migration 0007) whatever writes the row, so that
+    # statistics by period and label read one index range instead of joining every label to its report.
+    reported_on: Mapped[date | None] = mapped_column(Date)

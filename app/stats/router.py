@@ -1,35 +1,49 @@
-"""HTTP routes of statistics (aggregates only)."""
+"""HTTP routes of statistics (aggregates only); each answers JSON, or the same answer as CSV."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from app.audit import service as audit
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import error_responses
-from app.report.schemas import ReportFilter
-from app.stats import service
+from app.export import csv_response, wants_csv
+from app.fields import ReportIdPath
+from app.stats import export, service
 from app.stats.schemas import (
     CountsOut,
     CountsQuery,
     EstimateOut,
+    EstimateQuery,
     MatrixOut,
     MatrixQuery,
     RecurringOut,
     RecurringQuery,
     SimilarOut,
     SimilarQuery,
+    StatsQuery,
     TrendOut,
     TrendQuery,
 )
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 similar_router = APIRouter(prefix="/api/v1/reports", tags=["stats"])
+T = TypeVar("T")
 Aggregates = Annotated[Principal, require(Role.ADVISER, Role.DASHBOARD)]
+
+
+def responses(*errors: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI answers of a statistics route: JSON or CSV, and its errors."""
+    return {200: {"description": "The answer as JSON, or as a CSV table with format=csv or Accept: text/csv "
+                                 "(UTF-8 with BOM, semicolon-separated; see the README)",
+                  "content": {"text/csv": {"schema": {"type": "string"}}}},
+            **error_responses(401, 403, *errors, 422, 429)}
 
 
 def sees_cases(principal: Principal) -> bool:
@@ -37,63 +51,76 @@ def sees_cases(principal: Principal) -> bool:
     return bool(principal.roles & {Role.ADVISER, Role.ADMIN})
 
 
+def answer(request: Request, query: StatsQuery, name: str, result: T,
+           table: Callable[[T], export.Table]) -> T | Response:
+    """The result as JSON, or as the CSV table the caller asked for (same content, same rules)."""
+    if not wants_csv(query.format, request.headers.get("accept")):
+        return result
+    columns, rows = table(result)
+    return csv_response(f"{name}.csv", columns, rows)
+
+
 @router.get("/counts", summary="Counts of reports by one or two dimensions, confirmed and suggested apart",
-            responses=error_responses(401, 403, 422, 429))
-def get_counts(request: Request, session: SessionDep,
-               principal: Annotated[Principal, require(Role.ADVISER, Role.DASHBOARD)],
-               query: Annotated[CountsQuery, Query()]) -> CountsOut:
+            response_model=CountsOut, responses=responses())
+def get_counts(request: Request, session: SessionDep, principal: Aggregates,
+               query: Annotated[CountsQuery, Query()]) -> CountsOut | Response:
     """`by=period&by=target_group`, `period=month|quarter|year`, and every filter of the report list.
     Roles that may not see single cases get small counts suppressed."""
-    return service.counts(session, query, request.app.state.local_tz, principal.departments,
-                          protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    result = service.counts(session, query, request.app.state.local_tz, principal.departments,
+                            protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    return answer(request, query, "counts", result, export.counts_table)
 
 
 @router.get("/trend", summary="Count per period, share of all reports, change from before and last year",
-            responses=error_responses(401, 403, 422, 429))
+            response_model=TrendOut, responses=responses())
 def get_trend(request: Request, session: SessionDep, principal: Aggregates,
-              query: Annotated[TrendQuery, Query()]) -> TrendOut:
+              query: Annotated[TrendQuery, Query()]) -> TrendOut | Response:
     """Under any filter of the report list; confirmed only unless include_suggested=true."""
-    return service.trend(session, query, request.app.state.local_tz, principal.departments,
-                         protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    result = service.trend(session, query, request.app.state.local_tz, principal.departments,
+                           protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    return answer(request, query, "trend", result, export.trend_table)
 
 
 @router.get("/collaboration-matrix", summary="Who fails to work with whom: pairs of services and agencies",
-            responses=error_responses(401, 403, 422, 429))
+            response_model=MatrixOut, responses=responses())
 def get_matrix(request: Request, session: SessionDep, principal: Aggregates,
-               query: Annotated[MatrixQuery, Query()]) -> MatrixOut:
+               query: Annotated[MatrixQuery, Query()]) -> MatrixOut | Response:
     """Among reports under the filter (by default those in samhandling_barn_unge)."""
-    return service.matrix(session, query, request.app.state.local_tz, principal.departments,
-                          protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    result = service.matrix(session, query, request.app.state.local_tz, principal.departments,
+                            protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    return answer(request, query, "collaboration-matrix", result, export.matrix_table)
 
 
 @router.get("/recurring", summary="Groups of similar collaboration deviations between the same services",
-            responses=error_responses(401, 403, 422, 429))
+            response_model=RecurringOut, responses=responses())
 def get_recurring(request: Request, session: SessionDep, principal: Annotated[Principal, require(Role.ADVISER)],
-                  query: Annotated[RecurringQuery, Query()]) -> RecurringOut:
+                  query: Annotated[RecurringQuery, Query()]) -> RecurringOut | Response:
     """Each group with its size, services, units, characteristic words and example report ids."""
     result = service.recurring(session, query, request.app.state.local_tz, principal.departments)
     audit.record(session, request, principal, "stats.recurring",
                  report_ids=[i for g in result.groups for i in g.report_ids], query=query.model_dump(mode="json"))
-    return result
+    return answer(request, query, "recurring", result, export.recurring_table)
 
 
 @similar_router.get("/{report_id}/similar", summary="Reports that resemble a report (text and services)",
-                    responses=error_responses(401, 403, 404, 422, 429))
-def get_similar(request: Request, report_id: int, session: SessionDep,
+                    response_model=SimilarOut, responses=responses(404))
+def get_similar(request: Request, report_id: ReportIdPath, session: SessionDep,
                 principal: Annotated[Principal, require(Role.ADVISER)],
-                query: Annotated[SimilarQuery, Query()]) -> SimilarOut:
+                query: Annotated[SimilarQuery, Query()]) -> SimilarOut | Response:
     """Best first, among the most recent reports under the filter; titles are free text, so it is logged."""
     result = service.similar(session, report_id, query, request.app.state.local_tz, principal.departments,
                              query.limit)
     audit.record(session, request, principal, "report.similar",
                  report_ids=[report_id, *(i.report.id for i in result.items)])
-    return result
+    return answer(request, query, "similar", result, export.similar_table)
 
 
 @router.get("/estimate", summary="Collaboration deviations about children: confirmed and estimated",
-            responses=error_responses(401, 403, 422, 429))
-def get_estimate(request: Request, session: SessionDep,
-                 principal: Annotated[Principal, require(Role.ADVISER, Role.DASHBOARD)],
-                 query: Annotated[ReportFilter, Query()]) -> EstimateOut:
+            response_model=EstimateOut, responses=responses())
+def get_estimate(request: Request, session: SessionDep, principal: Aggregates,
+                 query: Annotated[EstimateQuery, Query()]) -> EstimateOut | Response:
     """The confirmed count, plus an estimate with a 95 % interval among reports nobody has decided on."""
-    return service.estimate_count(session, query, request.app.state.local_tz, principal.departments)
+    result = service.estimate_count(session, query, request.app.state.local_tz, principal.departments,
+                                    protect_small=not sees_cases(principal),
+                                    k=request.app.state.settings.min_cell_count)
+    return answer(request, query, "estimate", result, export.estimate_table)

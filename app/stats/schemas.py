@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,18 +14,24 @@ class StratumOut(BaseModel):
     """One score band of the estimate."""
 
     name: str
-    unreviewed_reports: int
-    reviewed: int
+    unreviewed_reports: int | None = Field(description="Null when suppressed for a role that may not see single "
+                                                       "cases")
+    suppressed: bool = False
+    reviewed: int = Field(description="Latest reviews of the active model's reports of this band (all reports)")
     confirmed_in_review: int
 
 
 class EstimateOut(BaseModel):
     """Collaboration deviations about children for a filter: confirmed, and estimated among the rest."""
 
-    confirmed: int = Field(description="Filed under samhandling_barn_unge by the reporter or confirmed by an adviser")
-    estimated_unconfirmed: float = Field(description="Expected further cases among reports nobody has decided on")
-    estimated_total: float
-    interval_95: tuple[int, int] = Field(description="95 % interval of the total")
+    confirmed: int | None = Field(description="Filed under samhandling_barn_unge by the reporter or confirmed by "
+                                              "an adviser; null when suppressed")
+    estimated_unconfirmed: float | None = Field(description="Expected further cases among reports nobody has "
+                                                            "decided on; null when suppressed")
+    estimated_total: float | None
+    interval_95: tuple[int, int] | None = Field(description="95 % interval of the total; null when suppressed")
+    suppressed: bool = Field(default=False, description="For a role that may not see single cases: a small count "
+                                                        "was hidden, and with it every figure computed from it")
     model_version: str | None
     strata: list[StratumOut]
     method: str = Field(description="How the figure is computed; see the README")
@@ -50,7 +57,19 @@ class Period(enum.StrEnum):
     YEAR = "year"
 
 
-class CountsQuery(ReportFilter):
+class StatsQuery(ReportFilter):
+    """Any filter of the report list, and the answer's format."""
+
+    format: Literal["json", "csv"] = Field(
+        default="json", description="csv: the same answer as a CSV table (as is `Accept: text/csv`): UTF-8 with "
+                                    "BOM, semicolons, decimal comma, hidden counts read `suppressed`")
+
+
+class EstimateQuery(StatsQuery):
+    """The estimate for any filter of the report list."""
+
+
+class CountsQuery(StatsQuery):
     """Group by one or two dimensions, under any filter of the report list."""
 
     by: list[Dimension] = Field(min_length=1, max_length=2, description="One or two dimensions")
@@ -83,7 +102,7 @@ class CountsOut(BaseModel):
     suppression: str | None = Field(description="How small counts were protected, when they were")
 
 
-class TrendQuery(ReportFilter):
+class TrendQuery(StatsQuery):
     """A time series under any filter of the report list."""
 
     period: Period = Period.MONTH
@@ -110,7 +129,7 @@ class TrendOut(BaseModel):
     points: list[TrendPoint]
 
 
-class MatrixQuery(ReportFilter):
+class MatrixQuery(StatsQuery):
     """Who fails to work with whom, among reports under the filter (default: samhandling_barn_unge)."""
 
 
@@ -135,7 +154,7 @@ class MatrixOut(BaseModel):
                                                       "suppression limit (roles that may not see single cases)")
 
 
-class SimilarQuery(ReportFilter):
+class SimilarQuery(StatsQuery):
     """Candidates are the most recent reports under the filter."""
 
     limit: int = Field(default=10, ge=1, le=50)
@@ -156,7 +175,7 @@ class SimilarOut(BaseModel):
     items: list[SimilarReport]
 
 
-class RecurringQuery(ReportFilter):
+class RecurringQuery(StatsQuery):
     """Recurring failures among reports under the filter (by default samhandling_barn_unge)."""
 
     min_size: int = Field(default=3, ge=2, le=100)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -12,7 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from app.audit.models import AuditEvent
 from app.auth.principal import Role
 from tests.conftest import bearer
 from tests.helpers import report
@@ -237,3 +242,291 @@ def test_similar_reports_and_recurring_failures(client: TestClient) -> None:
     assert group["services"] == ["barnehage", "barnevern"]
     assert group["units"] == ["Sol barnehage"]
     assert "tilbakemelding" in group["words"] or "barnevernet" in group["words"]
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV: every statistic as a table that parses back to its JSON answer
+
+def csv_lines(answer: Any) -> list[dict[str, str]]:
+    """The lines of a CSV answer, after checking it is what Norwegian Excel opens: BOM, semicolons."""
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert answer.content.startswith("\ufeff".encode())
+    text = answer.content.decode("utf-8-sig")
+    assert ";" in text.splitlines()[0]
+    return list(csv.DictReader(io.StringIO(text), delimiter=";"))
+
+
+def number(text: str) -> Any:
+    """A CSV figure back as JSON has it: empty and `suppressed` are null, decimal comma, true/false."""
+    if text in ("", "suppressed"):
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if "," in text:
+        return float(text.replace(",", "."))
+    return int(text)
+
+
+def cell(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    return {"value": number(text), "suppressed": text == "suppressed"}
+
+
+def codes(text: str) -> list[str]:
+    return text.split(",") if text else []
+
+
+def counts_from_csv(lines: list[dict[str, str]], by: list[str]) -> dict[str, Any]:
+    rows = [{"key": {d: line[d] or None for d in by}, "confirmed": cell(line["confirmed"]),
+             "with_suggestions": cell(line.get("with_suggestions"))} for line in lines if line["row"] == "cell"]
+    total = next(line for line in lines if line["row"] == "total")
+    return {"rows": rows, "total": {"key": {}, "confirmed": cell(total["confirmed"]),
+                                    "with_suggestions": cell(total.get("with_suggestions"))}}
+
+
+def trend_from_csv(lines: list[dict[str, str]]) -> list[dict[str, Any]]:
+    return [{"period": line["period"], **{name: number(line[name]) for name in
+             ("count", "suppressed", "all_reports", "share", "change_from_previous", "change_from_last_year")}}
+            for line in lines]
+
+
+def matrix_from_csv(lines: list[dict[str, str]]) -> dict[str, Any]:
+    def pairs(kind: str) -> list[dict[str, Any]]:
+        return [{"a": line["a"], "b": line["b"], "directed": number(line["directed"]), "count": number(line["count"])}
+                for line in lines if line["row"] == kind]
+
+    figures = {line["row"]: number(line["value"]) for line in lines if line["row"] in ("reports", "hidden_pairs")}
+    return {"reports": figures["reports"], "service_pairs": pairs("service_pair"),
+            "agency_pairs": pairs("agency_pair"), "hidden_pairs": figures["hidden_pairs"]}
+
+
+def estimate_from_csv(lines: list[dict[str, str]]) -> dict[str, Any]:
+    figures = {line["row"]: line["value"] for line in lines if line["row"] != "stratum"}
+
+    def decimal(text: str) -> float | None:
+        return None if text == "suppressed" else float(text.replace(",", "."))
+
+    low, high = number(figures["interval_95_low"]), number(figures["interval_95_high"])
+    return {"confirmed": number(figures["confirmed"]),
+            "estimated_unconfirmed": decimal(figures["estimated_unconfirmed"]),
+            "estimated_total": decimal(figures["estimated_total"]),
+            "interval_95": None if low is None else [low, high],
+            "suppressed": "suppressed" in figures.values(),
+            "model_version": figures["model_version"] or None, "method": figures["method"],
+            "strata": [{"name": line["stratum"], "suppressed": line["unreviewed_reports"] == "suppressed",
+                        **{name: number(line[name]) for name in
+                           ("unreviewed_reports", "reviewed", "confirmed_in_review")}}
+                       for line in lines if line["row"] == "stratum"]}
+
+
+def recurring_from_csv(lines: list[dict[str, str]]) -> dict[str, Any]:
+    groups = [{"size": number(line["size"]), "services": codes(line["services"]), "units": codes(line["units"]),
+               "words": codes(line["words"]), "example_ids": [int(i) for i in codes(line["example_ids"])],
+               "report_ids": [int(i) for i in codes(line["report_ids"])]} for line in lines if line["row"] == "group"]
+    candidates = next(number(line["value"]) for line in lines if line["row"] == "candidates")
+    return {"candidates": candidates, "groups": groups}
+
+
+def similar_from_csv(lines: list[dict[str, str]]) -> dict[str, Any]:
+    def report(line: dict[str, str]) -> dict[str, Any]:
+        text = {name: line[name] or None for name in ("source_system", "external_id", "title", "reported_category",
+                                                      "category", "occurred_at", "reported_at", "status", "severity",
+                                                      "confirmed_category", "confirmed_category_provenance",
+                                                      "suggested_category", "suggested_category_provenance")}
+        return {**text, "id": int(line["id"]), "category_mapped": number(line["category_mapped"]),
+                "flagged": number(line["flagged"]), "score": number(line["score"]),
+                "reporting_unit": {"department": line["department"] or None, "agency": line["agency"] or None,
+                                   "unit": line["unit"] or None, "unit_code": line["unit_code"] or None,
+                                   "as_sent": line["unit_as_sent"] or None},
+                "target_groups": codes(line["target_groups"]), "services_involved": codes(line["services_involved"]),
+                "labels": [dict(zip(("dimension", "code", "provenance"), label.split(":"), strict=True))
+                           for label in codes(line["labels"])]}
+
+    figures = {line["row"]: number(line["value"]) for line in lines if line["row"] in ("report_id", "candidates")}
+    return {"report_id": figures["report_id"], "candidates": figures["candidates"],
+            "items": [{"similarity": number(line["similarity"]), "report": report(line)}
+                      for line in lines if line["row"] == "report"]}
+
+
+@pytest.mark.parametrize("ask", ["format", "accept"])
+def test_counts_as_csv_equal_the_json_answer(client: TestClient, seeded: list[dict[str, Any]], ask: str) -> None:
+    for by in (["period", "target_group"], ["department"], ["category", "service"]):
+        params: dict[str, Any] = {"by": by, "include_suggested": True, "reported_from": "2025-10-01"}
+        body = client.get("/api/v1/stats/counts", params=params).json()
+        answer = (client.get("/api/v1/stats/counts", params={**params, "format": "csv"}) if ask == "format" else
+                  client.get("/api/v1/stats/counts", params=params, headers={"Accept": "text/csv"}))
+        parsed = counts_from_csv(csv_lines(answer), by)
+        assert parsed["rows"] == body["rows"]
+        assert parsed["total"] == body["total"]
+    plain = client.get("/api/v1/stats/counts", params={"by": ["status"], "format": "csv"})
+    assert csv_lines(plain)[0].keys() == {"row", "status", "confirmed"}  # no suggestions asked, no column
+
+
+def test_trend_matrix_and_estimate_as_csv_equal_the_json_answer(client: TestClient,
+                                                                seeded: list[dict[str, Any]]) -> None:
+    params = {"category": "kommunikasjon_og_samhandling", "reported_from": "2026-01-01", "reported_to": "2026-05-31"}
+    trend = client.get("/api/v1/stats/trend", params=params).json()
+    assert any(p["change_from_previous"] is not None and p["change_from_previous"] < 0 for p in trend["points"]) or \
+        any(p["share"] for p in trend["points"])
+    lines = csv_lines(client.get("/api/v1/stats/trend", params={**params, "format": "csv"}))
+    assert trend_from_csv(lines) == trend["points"]
+
+    matrix_params = {"category": "kommunikasjon_og_samhandling"}
+    matrix = client.get("/api/v1/stats/collaboration-matrix", params=matrix_params).json()
+    assert matrix["service_pairs"]
+    lines = csv_lines(client.get("/api/v1/stats/collaboration-matrix", params=matrix_params,
+                                 headers={"Accept": "text/csv"}))
+    assert matrix_from_csv(lines) == matrix
+
+    estimate = client.get("/api/v1/stats/estimate").json()
+    lines = csv_lines(client.get("/api/v1/stats/estimate", params={"format": "csv"}))
+    assert estimate_from_csv(lines) == estimate
+
+
+def test_negative_changes_and_shares_are_numbers_excel_reads(client: TestClient,
+                                                             seeded: list[dict[str, Any]]) -> None:
+    text = client.get("/api/v1/stats/trend", params={"format": "csv"}).content.decode("utf-8-sig")
+    body = client.get("/api/v1/stats/trend").json()
+    lines = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    for point, line in zip(body["points"], lines, strict=True):
+        change = point["change_from_previous"]
+        if change is not None and change < 0:
+            assert line["change_from_previous"] == str(change)  # not made inert like a formula: a number
+        if point["share"] not in (None, 0, 1):
+            assert "," in line["share"] and "." not in line["share"]  # decimal comma
+
+
+def test_recurring_and_similar_as_csv_equal_the_json_answer_and_are_audited(client: TestClient,
+                                                                           session: Session) -> None:
+    items = [report(f"RCSV-{i}", source_system="recurring-csv", title=t, description=d,
+                    reported_category="Samhandling barn og unge", target_groups=["barn_1_5"],
+                    services_involved=["barnehage", "barnevern"], reporting_unit="Etat for barnehage – Sol barnehage")
+             for i, (t, d) in enumerate(RECURRING)]
+    ids = [r["id"] for r in client.post("/api/v1/reports/batch", json={"reports": items}).json()["results"]]
+
+    recurring = client.get("/api/v1/stats/recurring", params={"min_size": 3}).json()
+    assert recurring["groups"]
+    answer = client.get("/api/v1/stats/recurring", params={"min_size": 3, "format": "csv"})
+    assert recurring_from_csv(csv_lines(answer)) == recurring
+    event = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert event is not None and event.action == "stats.recurring" and event.query is not None
+    assert event.query["format"] == "csv"
+    assert set(ids) <= set(event.report_ids)
+
+    similar = client.get(f"/api/v1/reports/{ids[0]}/similar", params={"limit": 3}).json()
+    answer = client.get(f"/api/v1/reports/{ids[0]}/similar", params={"limit": 3}, headers={"Accept": "text/csv"})
+    assert similar_from_csv(csv_lines(answer)) == similar
+    event = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert event is not None and event.action == "report.similar"
+    assert set(event.report_ids) == {ids[0], *(i["report"]["id"] for i in similar["items"])}
+
+
+def test_dashboards_get_the_same_suppression_in_csv(make_app: Callable[..., FastAPI], api_keys: dict[Role, str],
+                                                    seeded: list[dict[str, Any]]) -> None:
+    with TestClient(make_app(), headers=bearer(api_keys[Role.DASHBOARD])) as dashboard:
+        for by in (["period", "target_group"], ["category", "status"]):
+            params = {"by": by, "include_suggested": True}
+            body = dashboard.get("/api/v1/stats/counts", params=params).json()
+            assert any(r["confirmed"]["suppressed"] for r in body["rows"])  # 60 reports: small cells abound
+            lines = csv_lines(dashboard.get("/api/v1/stats/counts", params={**params, "format": "csv"}))
+            assert counts_from_csv(lines, by)["rows"] == body["rows"]
+            hidden = [line for line in lines if line["confirmed"] == "suppressed"]
+            assert len(hidden) == sum(r["confirmed"]["suppressed"] for r in body["rows"])
+            assert all(number(line["confirmed"]) is None or number(line["confirmed"]) == 0
+                       or number(line["confirmed"]) >= 5 for line in lines)
+        trend_params = {"category": "samhandling_barn_unge"}
+        trend = dashboard.get("/api/v1/stats/trend", params=trend_params).json()
+        lines = csv_lines(dashboard.get("/api/v1/stats/trend", params=trend_params, headers={"Accept": "text/csv"}))
+        assert trend_from_csv(lines) == trend["points"]
+        assert [line["count"] == "suppressed" for line in lines] == [
+            p["suppressed"] and p["count"] is None for p in trend["points"]]
+        matrix = dashboard.get("/api/v1/stats/collaboration-matrix").json()
+        lines = csv_lines(dashboard.get("/api/v1/stats/collaboration-matrix", params={"format": "csv"}))
+        assert matrix_from_csv(lines) == matrix
+        assert all(number(line["count"]) >= 5 for line in lines if line["row"].endswith("_pair"))
+        # A unit with few reports: the estimate's small figures are hidden too, and what would reveal them.
+        per_month = Counter(period(i, "month") for i in seeded if i["reporting_unit"]["unit"] == "Garnes skole")
+        month = next(m for m, n in sorted(per_month.items()) if 0 < n < 5)
+        last_day = (datetime(int(month[:4]) + int(month[5:]) // 12, int(month[5:]) % 12 + 1, 1) - timedelta(days=1))
+        few = {"unit": "Garnes skole", "reported_from": f"{month}-01", "reported_to": last_day.date().isoformat()}
+        estimate = dashboard.get("/api/v1/stats/estimate", params=few).json()
+        assert estimate["suppressed"] and estimate["estimated_total"] is None and estimate["interval_95"] is None
+        assert all(s["unreviewed_reports"] is None or s["unreviewed_reports"] == 0 or s["unreviewed_reports"] >= 5
+                   for s in estimate["strata"])
+        lines = csv_lines(dashboard.get("/api/v1/stats/estimate", params={**few, "format": "csv"}))
+        assert estimate_from_csv(lines) == estimate
+        # The routes that show titles stay closed to dashboards, in every format.
+        assert dashboard.get("/api/v1/stats/recurring", params={"format": "csv"}).status_code == 403
+        assert dashboard.get("/api/v1/reports/1/similar", headers={"Accept": "text/csv"}).status_code == 403
+
+
+def test_unknown_format_is_422_naming_the_field(client: TestClient) -> None:
+    answer = client.get("/api/v1/stats/counts", params={"by": "department", "format": "xlsx"})
+    assert answer.status_code == 422
+    assert "format" in answer.text
+
+
+# --------------------------------------------------------------------------------------------------
+# The labels' copy of the reporting date (migration 0007) stays right whatever writes labels or reports
+
+def label_dates(session: Session, report_id: int) -> set[Any]:
+    from sqlalchemy import text
+
+    session.expire_all()
+    return {row[0] for row in session.execute(text(
+        "SELECT CAST(l.reported_on AS TEXT) = CAST(r.reported_on AS TEXT) FROM report_label l "
+        "JOIN report r ON r.id = l.report_id WHERE l.report_id = :id"), {"id": report_id})}
+
+
+def test_labels_keep_the_reporting_date_through_ingest_review_and_rescore(client: TestClient, session: Session,
+                                                                          connection: Any) -> None:
+    from zoneinfo import ZoneInfo as Zone
+
+    from app.db import make_sessionmaker
+    from app.registry.rescore import rescore
+
+    first = report("DAYS-1", source_system="days", reported_at="2026-01-31T23:30:00+01:00",
+                   target_groups=["barn_6_12"], services_involved=["skole", "barnevern"])
+    report_id = client.post("/api/v1/reports", json=first).json()["id"]
+    assert label_dates(session, report_id) == {True}
+    by_month = {"by": ["period", "target_group"], "target_group": [], "reported_from": "2026-01-01",
+                "reported_to": "2026-02-28"}
+
+    def months() -> dict[str, int]:
+        rows = client.get("/api/v1/stats/counts", params={**by_month, "unit": "Garnes skole"}).json()["rows"]
+        labels_only = client.get("/api/v1/stats/counts", params=by_month).json()["rows"]
+        mine = {r["key"]["period"]: r["confirmed"]["value"] for r in rows if r["key"]["target_group"] == "barn_6_12"}
+        everyone = {r["key"]["period"]: r["confirmed"]["value"] for r in labels_only
+                    if r["key"]["target_group"] == "barn_6_12"}
+        assert everyone == mine  # the labels-only path and the joined path agree
+        return mine
+
+    assert months() == {"2026-01": 1, "2026-02": 0}
+    # A new version moves the report into February (Oslo time): its labels move with it.
+    moved = {**first, "source_version": 2, "reported_at": "2026-02-01T00:30:00+01:00"}
+    assert client.post("/api/v1/reports", json=moved).status_code == 200
+    assert label_dates(session, report_id) == {True}
+    assert months() == {"2026-01": 0, "2026-02": 1}
+    # A review rewrites the labels.
+    review = {"decision": "correct", "category": "samhandling_barn_unge", "target_groups": ["barn_6_12", "barn_1_5"]}
+    assert client.post(f"/api/v1/reports/{report_id}/review", json=review).status_code in (200, 201)
+    assert label_dates(session, report_id) == {True}
+    # Rescoring rewrites them again, for every report.
+    rescore(make_sessionmaker(connection, join_transaction_mode="create_savepoint"), None, None, Zone("Europe/Oslo"))
+    assert label_dates(session, report_id) == {True}
+    assert months() == {"2026-01": 0, "2026-02": 1}
+
+
+@pytest.mark.parametrize("by", [["period", "target_group"], ["period", "service"], ["target_group", "service"]])
+def test_counts_under_a_filter_equal_python(client: TestClient, seeded: list[dict[str, Any]], by: list[str]) -> None:
+    params = {"by": by, "include_suggested": True, "department": "BBS", "reported_from": "2026-01-01",
+              "reported_to": "2026-03-31"}
+    body = client.get("/api/v1/stats/counts", params=params).json()
+    chosen = [i for i in seeded if i["reporting_unit"]["department"] == "BBS"
+              and "2026-01" <= period(i, "month") <= "2026-03"]
+    for view, suggested in (("confirmed", False), ("with_suggestions", True)):
+        got = {tuple(row["key"][d] for d in by): row[view]["value"] for row in body["rows"]}
+        assert {k: v for k, v in got.items() if v} == dict(expected(chosen, by, "month", suggested)), view
+    assert body["total"]["confirmed"]["value"] == len(chosen)
