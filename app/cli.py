@@ -155,13 +155,10 @@ def import_command(
     scorer = None
     if score and settings.scoring_enabled:
         from app.registry.service import ActiveModelCache
-        from app.review.scoring import active_model, score_reports
+        from app.review.scoring import ingest_scorer
 
         cache = ActiveModelCache(Path(settings.model_dir).parent / "registry")
-
-        def scorer(session, ids):  # type: ignore[no-untyped-def]
-            model = active_model(session, cache, settings.model_dir, by="import")
-            return score_reports(session, model, ids, settings.flag_threshold)
+        scorer = ingest_scorer(cache, settings.model_dir, settings.flag_threshold, by="import")
     rejected = rejected or file.with_suffix(".rejected.csv")
     maker = make_sessionmaker(make_engine(settings.database_url))
     with tqdm(total=total, unit="report", desc=file.name) as bar:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import begin_session
 from app.ingest.schemas import Outcome, ReportIn
-from app.ingest.service import Scorer, parse_items, upsert_reports
+from app.ingest.service import parse_items, upsert_reports
+from app.review.scoring import Scorer
 
 LIST_FIELDS = ("target_groups", "services_involved", "related_external_ids")
 CHUNK = 500

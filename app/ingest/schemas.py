@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
 
+from app.fields import IsoDateTime
 from app.report.schemas import ReportDetail
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -62,8 +63,8 @@ class ReportIn(BaseModel):
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     reported_category: str | None = Field(default=None, max_length=300,
                                           description="The category label or code the reporter chose")
-    occurred_at: datetime | None = Field(default=None, description="Without an offset: Europe/Oslo time")
-    reported_at: datetime = Field(description="When the report was filed; without an offset: Europe/Oslo time")
+    occurred_at: IsoDateTime | None = Field(default=None, description="Without an offset: Europe/Oslo time")
+    reported_at: IsoDateTime = Field(description="When the report was filed; without an offset: Europe/Oslo time")
     reporting_unit: ReportingUnitIn | Annotated[str, StringConstraints(max_length=400)] | None = Field(
         default=None, description="An object, or text such as 'Etat for skole – Garnes skole'"
     )

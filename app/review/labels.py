@@ -61,25 +61,33 @@ def effective_labels(
     """Combine what the reporter, the classifier and an adviser said (pure)."""
     suggested_codes = {"target_group": suggestion.target_groups if suggestion else (),
                        "service": suggestion.services if suggestion else ()}
+    if verdict is None:
+        return _without_verdict(reporter_category, reporter_codes, suggestion, suggested_codes)
     labels: dict[tuple[str, str], Provenance] = {}
-    if verdict is not None:
-        if verdict.decision is Decision.REJECT:
-            category = TARGET_PARENT if reporter_category == TARGET_CATEGORY else reporter_category
-        elif verdict.decision is Decision.CORRECT and verdict.category_code:
-            category = verdict.category_code
-        else:
-            category = TARGET_CATEGORY
-        chosen = {"target_group": verdict.target_groups, "service": verdict.services}
-        for dimension in DIMENSIONS:
-            codes = chosen[dimension]
-            if codes is None:
-                # Unless the adviser said otherwise: a confirmation accepts the suggestion where the
-                # reporter said nothing; a rejection keeps only what the reporter said.
-                codes = tuple(reporter_codes[dimension]) or (
-                    () if verdict.decision is Decision.REJECT else suggested_codes[dimension])
-            labels.update({(dimension, code): Provenance.ADVISER for code in codes})
-        return Effective(category, Provenance.ADVISER, category, Provenance.ADVISER, labels)
+    if verdict.decision is Decision.REJECT:
+        category = TARGET_PARENT if reporter_category == TARGET_CATEGORY else reporter_category
+    elif verdict.decision is Decision.CORRECT and verdict.category_code:
+        category = verdict.category_code
+    else:
+        category = TARGET_CATEGORY
+    chosen = {"target_group": verdict.target_groups, "service": verdict.services}
+    for dimension in DIMENSIONS:
+        codes = chosen[dimension]
+        if codes is None:
+            # Unless the adviser said otherwise: a confirmation accepts the suggestion where the
+            # reporter said nothing; a rejection keeps only what the reporter said.
+            codes = tuple(reporter_codes[dimension]) or (
+                () if verdict.decision is Decision.REJECT else suggested_codes[dimension])
+        labels.update({(dimension, code): Provenance.ADVISER for code in codes})
+    return Effective(category, Provenance.ADVISER, category, Provenance.ADVISER, labels)
 
+
+def _without_verdict(
+    reporter_category: str | None, reporter_codes: dict[str, frozenset[str]], suggestion: Suggestion | None,
+    suggested_codes: dict[str, tuple[str, ...]],
+) -> Effective:
+    # Nobody has decided: reporter > classifier, and a flag only proposes the category.
+    labels: dict[tuple[str, str], Provenance] = {}
     confirmed = reporter_category
     confirmed_provenance = Provenance.REPORTER if reporter_category else None
     if suggestion is not None and suggestion.flagged and reporter_category != TARGET_CATEGORY:
@@ -87,11 +95,57 @@ def effective_labels(
     else:
         suggested, suggested_provenance = confirmed, confirmed_provenance
     for dimension in DIMENSIONS:
-        if reporter_codes[dimension]:
-            labels.update({(dimension, code): Provenance.REPORTER for code in reporter_codes[dimension]})
-        else:
-            labels.update({(dimension, code): Provenance.CLASSIFIER for code in suggested_codes[dimension]})
+        codes, provenance = ((reporter_codes[dimension], Provenance.REPORTER) if reporter_codes[dimension]
+                             else (suggested_codes[dimension], Provenance.CLASSIFIER))
+        for code in codes:
+            labels[(dimension, code)] = provenance
     return Effective(confirmed, confirmed_provenance, suggested, suggested_provenance, labels)
+
+
+def category_columns(result: Effective) -> dict[str, str | None]:
+    """The report columns that hold the effective category and its provenance."""
+    return {"confirmed_category_code": result.confirmed_category,
+            "confirmed_category_provenance": _text(result.confirmed_provenance),
+            "suggested_category_code": result.suggested_category,
+            "suggested_category_provenance": _text(result.suggested_provenance)}
+
+
+def label_rows(report_id: int, result: Effective) -> list[tuple[int, str, str, str]]:
+    """(report_id, dimension, code, provenance) rows of report_label, ordered as lists show them."""
+    return [(report_id, dimension, code, provenance.value)
+            for (dimension, code), provenance in sorted(result.labels.items())]
+
+
+def _text(provenance: Provenance | None) -> str | None:
+    return provenance.value if provenance is not None else None
+
+
+def latest_verdicts(session: Session, report_ids: Sequence[int]) -> dict[int, Verdict]:
+    """The latest adviser decision of each of these reports that has one."""
+    verdicts: dict[int, Verdict] = {}
+    if not report_ids:
+        return verdicts
+    for row in session.execute(
+        select(Review.report_id, Review.decision, Review.category_code, Review.target_groups, Review.services)
+        .where(Review.report_id.in_(report_ids)).order_by(Review.id)
+    ):
+        verdicts[row.report_id] = Verdict(
+            Decision(row.decision), row.category_code,
+            tuple(row.target_groups) if row.target_groups is not None else None,
+            tuple(row.services) if row.services is not None else None,
+        )
+    return verdicts
+
+
+def stored_suggestions(session: Session, report_ids: Sequence[int]) -> dict[int, Suggestion]:
+    """The classifier's stored suggestion for each of these reports that has been scored."""
+    if not report_ids:
+        return {}
+    return {
+        row.report_id: Suggestion(row.flagged, tuple(row.target_groups), tuple(row.services))
+        for row in session.execute(select(ReportScore.report_id, ReportScore.flagged, ReportScore.target_groups,
+                                          ReportScore.services).where(ReportScore.report_id.in_(report_ids)))
+    }
 
 
 def refresh(session: Session, report_ids: Iterable[int]) -> None:
@@ -109,28 +163,16 @@ def refresh(session: Session, report_ids: Iterable[int]) -> None:
         select(ReportService.report_id, ReportService.code).where(ReportService.report_id.in_(ids))
     ):
         reporter[report_id]["service"].add(code)
-    suggestions = {
-        row.report_id: Suggestion(row.flagged, tuple(row.target_groups), tuple(row.services))
-        for row in session.scalars(select(ReportScore).where(ReportScore.report_id.in_(ids)))
-    }
-    verdicts: dict[int, Verdict] = {}
-    for review in session.scalars(select(Review).where(Review.report_id.in_(ids)).order_by(Review.id)):
-        verdicts[review.report_id] = Verdict(
-            Decision(review.decision), review.category_code,
-            tuple(review.target_groups) if review.target_groups is not None else None,
-            tuple(review.services) if review.services is not None else None,
-        )
+    suggestions = stored_suggestions(session, ids)
+    verdicts = latest_verdicts(session, ids)
     rows, labels = [], []
     for report_id in ids:
         codes = {d: frozenset(reporter[report_id][d]) for d in DIMENSIONS}
         result = effective_labels(categories.get(report_id), codes, suggestions.get(report_id),
                                   verdicts.get(report_id))
-        rows.append({"id": report_id, "confirmed_category_code": result.confirmed_category,
-                     "confirmed_category_provenance": result.confirmed_provenance,
-                     "suggested_category_code": result.suggested_category,
-                     "suggested_category_provenance": result.suggested_provenance})
-        labels += [{"report_id": report_id, "dimension": d, "code": c, "provenance": p}
-                   for (d, c), p in sorted(result.labels.items())]
+        rows.append({"id": report_id, **category_columns(result)})
+        labels += [{"report_id": r, "dimension": d, "code": c, "provenance": p}
+                   for r, d, c, p in label_rows(report_id, result)]
     session.execute(update(Report), rows)
     session.execute(delete(ReportLabel).where(ReportLabel.report_id.in_(ids)))
     if labels:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -13,12 +16,42 @@ from app.db import utcnow
 from app.registry import service as registry
 from app.registry.service import ActiveModelCache
 from app.report.models import Report
-from app.review.labels import TARGET_CATEGORY
+from app.review.labels import TARGET_CATEGORY, Suggestion
 from app.review.models import ReportScore
 from classifier import ReportText, TrainedModel, ensure_default_model
 
 _models: dict[Path, TrainedModel] = {}
 _lock = threading.Lock()
+# The columns of report_score a Scored fills, in the order of Scored.row().
+SCORE_COLUMNS = ("report_id", "model_version", "score", "threshold", "flagged", "target_groups", "services",
+                 "explanation", "scored_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """The classifier's suggestion for one report, as report_score keeps it."""
+
+    model_version: str
+    score: float
+    threshold: float
+    flagged: bool  # above the threshold and not already filed under the category by its reporter
+    target_groups: list[str]
+    services: list[str]
+    explanation: list[dict[str, Any]]
+    scored_at: datetime
+
+    def suggestion(self) -> Suggestion:
+        """What effective labels take from it."""
+        return Suggestion(self.flagged, tuple(self.target_groups), tuple(self.services))
+
+    def row(self, report_id: int) -> tuple[object, ...]:
+        """Its report_score row, values in the order of SCORE_COLUMNS."""
+        return (report_id, self.model_version, self.score, self.threshold, self.flagged, self.target_groups,
+                self.services, self.explanation, self.scored_at)
+
+
+# Scores the texts of reports about to be stored, given the category code each maps to; stores nothing.
+Scorer = Callable[[Session, Sequence[ReportText], Sequence[str | None]], list[Scored]]
 
 
 def load_model(directory: str | Path) -> TrainedModel:
@@ -42,10 +75,39 @@ def active_model(session: Session, cache: ActiveModelCache, default_dir: str | P
     return model
 
 
+def ingest_scorer(cache: ActiveModelCache, default_dir: str | Path, threshold: float | None, by: str) -> Scorer:
+    """A Scorer that uses the active model (re-read by the cache) and an optional threshold override."""
+
+    def score(session: Session, texts: Sequence[ReportText], categories: Sequence[str | None]) -> list[Scored]:
+        return score_texts(active_model(session, cache, default_dir, by), texts, categories, threshold)
+
+    return score
+
+
+def score_texts(
+    model: TrainedModel, texts: Sequence[ReportText], categories: Sequence[str | None], threshold: float | None = None
+) -> list[Scored]:
+    """Score reports in one vectorised call (no I/O); `categories` are the codes their reporters chose."""
+    if not texts:
+        return []
+    predictions = model.predict(texts, threshold=threshold)
+    now = utcnow()
+    used_threshold = model.threshold if threshold is None else threshold
+    return [
+        Scored(model_version=p.model_version, score=float(p.score), threshold=used_threshold,
+               # Filed under the category by its reporter: confirmed by the reporter, not flagged.
+               flagged=bool(p.flagged) and category != TARGET_CATEGORY,
+               target_groups=list(p.target_groups), services=list(p.services),
+               explanation=[{"term": e.term, "weight": round(float(e.weight), 4)} for e in p.explanation],
+               scored_at=now)
+        for p, category in zip(predictions, categories, strict=True)
+    ]
+
+
 def score_reports(
     session: Session, model: TrainedModel, report_ids: Sequence[int], threshold: float | None = None
 ) -> int:
-    """Score these reports in one vectorised call and store the suggestions; returns how many were scored."""
+    """Score stored reports in one vectorised call and store the suggestions; returns how many were scored."""
     ids = sorted(set(report_ids))
     if not ids:
         return 0
@@ -53,23 +115,19 @@ def score_reports(
         select(Report.id, Report.title, Report.description, Report.reported_category, Report.category_code,
                Report.reporting_unit_text, Report.unit_name).where(Report.id.in_(ids))
     ).all()
-    texts = [ReportText(id=str(r.id), title=r.title, description=r.description,
-                        reported_category=r.reported_category, reporting_unit=r.reporting_unit_text or r.unit_name)
-             for r in rows]
-    predictions = model.predict(texts, threshold=threshold)
-    reporter_chose = {r.id for r in rows if r.category_code == TARGET_CATEGORY}
-    now = utcnow()
-    used_threshold = model.threshold if threshold is None else threshold
-    scores = [
-        {"report_id": int(p.id), "model_version": p.model_version, "score": float(p.score),
-         "threshold": used_threshold,
-         # Filed under the category by its reporter: confirmed by the reporter, not flagged.
-         "flagged": bool(p.flagged) and int(p.id) not in reporter_chose,
-         "target_groups": list(p.target_groups), "services": list(p.services),
-         "explanation": [{"term": e.term, "weight": round(float(e.weight), 4)} for e in p.explanation],
-         "scored_at": now}
-        for p in predictions
-    ]
+    scored = score_texts(model, [report_text(r.id, r.title, r.description, r.reported_category,
+                                             r.reporting_unit_text, r.unit_name) for r in rows],
+                         [r.category_code for r in rows], threshold)
     session.execute(delete(ReportScore).where(ReportScore.report_id.in_(ids)))
-    session.execute(insert(ReportScore), scores)
-    return len(scores)
+    session.execute(insert(ReportScore), [dict(zip(SCORE_COLUMNS, s.row(r.id), strict=True))
+                                          for r, s in zip(rows, scored, strict=True)])
+    return len(scored)
+
+
+def report_text(
+    report_id: int | str, title: str, description: str, reported_category: str | None, unit_text: str | None,
+    unit_name: str | None,
+) -> ReportText:
+    """What the model reads of a report, as stored (text already redacted)."""
+    return ReportText(id=str(report_id), title=title, description=description, reported_category=reported_category,
+                      reporting_unit=unit_text or unit_name)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -38,12 +40,62 @@ def normalise_label(label: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" .")
 
 
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """One taxonomy code as a snapshot holds it: plain values, safe to share between sessions and threads."""
+
+    kind: CodeKind
+    code: str
+    label: str
+    parent_code: str | None
+    children_and_youth: bool
+    retired_at: datetime | None
+    replaced_by: str | None
+
+
+_MEMO_LIMIT = 10_000  # distinct labels remembered per snapshot; beyond it lookups are computed, not stored
+
+
 @dataclass(frozen=True)
 class Taxonomy:
-    """A snapshot of the taxonomy, loaded once per request, answering lookups without I/O."""
+    """A snapshot of the taxonomy answering lookups without I/O; read-only once built, shared by requests.
 
-    codes: dict[CodeKind, dict[str, TaxonomyCode]]
+    Label keys are normalised once when the snapshot is built, and the answers for labels already seen
+    are remembered: ingest maps every delivery's category and unit, and the same few labels recur.
+    """
+
+    codes: dict[CodeKind, dict[str, CodeRow]]
     aliases: dict[str, str] = field(default_factory=dict)
+    _top_labels: dict[str, str] = field(init=False, repr=False, compare=False)
+    _child_labels: dict[str, dict[str, str]] = field(init=False, repr=False, compare=False)
+    _sub_labels: dict[str, str] = field(init=False, repr=False, compare=False)
+    _found: dict[CodeKind, dict[str, str]] = field(init=False, repr=False, compare=False)
+    _categories_memo: dict[str, str | None] = field(init=False, repr=False, compare=False)
+    _find_memo: dict[tuple[CodeKind, str], str | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rows = sorted(self.codes[CodeKind.CATEGORY].values(), key=lambda r: r.code)
+        top: dict[str, str] = {}
+        children: dict[str, dict[str, str]] = {}
+        sub: dict[str, str] = {}
+        for row in rows:  # by code, so that of two equal labels the later code wins, as it always has
+            key = normalise_label(row.label)
+            if row.parent_code is None:
+                top[key] = row.code
+            else:
+                children.setdefault(row.parent_code, {})[key] = row.code
+                sub[key] = row.code
+        found: dict[CodeKind, dict[str, str]] = {}
+        for kind in (CodeKind.DEPARTMENT, CodeKind.AGENCY):
+            # The first code (in code order) whose label or code matches a key answers for it.
+            keys: dict[str, str] = {}
+            for code, row in self.codes[kind].items():
+                keys.setdefault(normalise_label(row.label), code)
+                keys.setdefault(code.casefold(), code)
+            found[kind] = keys
+        for name, value in (("_top_labels", top), ("_child_labels", children), ("_sub_labels", sub),
+                            ("_found", found), ("_categories_memo", {}), ("_find_memo", {})):
+            object.__setattr__(self, name, value)
 
     def active(self, kind: CodeKind) -> list[str]:
         """The codes of a kind that may be used on new reports."""
@@ -54,17 +106,21 @@ class Taxonomy:
     ) -> list[FieldError]:
         """Problems with codes sent on a report: unknown ones, and retired ones not already on it."""
         known = self.codes[kind]
-        keep = set(already_present)
         problems = []
+        keep: set[str] | None = None
         for index, code in enumerate(codes):
             row = known.get(code)
+            if row is not None and row.retired_at is None:
+                continue
             where = f"{location}[{index}]"
             if row is None:
                 problems.append(FieldError(
                     field=where,
                     reason=f"unknown {kind.value} code '{code}'; valid codes: {', '.join(self.active(kind))}",
                 ))
-            elif row.retired_at is not None and code not in keep:
+                continue
+            keep = set(already_present) if keep is None else keep
+            if code not in keep:
                 instead = f"; use '{row.replaced_by}' instead" if row.replaced_by else ""
                 problems.append(FieldError(field=where, reason=f"{kind.value} code '{code}' is retired{instead}"))
         return problems
@@ -73,13 +129,17 @@ class Taxonomy:
         """The category code a reporter's label or code stands for, or None when unknown."""
         if not label or not label.strip():
             return None
+        memo = self._categories_memo
+        if label in memo:
+            return memo[label]
         categories = self.codes[CodeKind.CATEGORY]
         code = self._match_category(label)
-        if code is None:
-            return None
-        row = categories[code]
-        if row.retired_at is not None:
-            return row.replaced_by if row.replaced_by in categories else None
+        if code is not None:
+            row = categories[code]
+            if row.retired_at is not None:
+                code = row.replaced_by if row.replaced_by in categories else None
+        if len(memo) < _MEMO_LIMIT:
+            memo[label] = code
         return code
 
     def _match_category(self, label: str) -> str | None:
@@ -90,24 +150,14 @@ class Taxonomy:
         key = normalise_label(stripped)
         if key in self.aliases:
             return self.aliases[key]
-        by_label = self._labels_by_key(parent=None)
-        if key in by_label:
-            return by_label[key]
+        if key in self._top_labels:
+            return self._top_labels[key]
         parts = _PATH_SEPARATORS.split(stripped)
         if len(parts) == 2:
-            parent = self._labels_by_key(parent=None).get(normalise_label(parts[0]))
+            parent = self._top_labels.get(normalise_label(parts[0]))
             if parent is not None:
-                return self._labels_by_key(parent=parent).get(normalise_label(parts[1]))
-        return self._labels_by_key(parent=...).get(key)
-
-    def _labels_by_key(self, parent: str | type[Ellipsis] | None) -> dict[str, str]:
-        """Label keys of top-level categories, of one parent's children, or (...) of all subcategories."""
-        rows = self.codes[CodeKind.CATEGORY].values()
-        if parent is ...:
-            chosen = [r for r in rows if r.parent_code is not None]
-        else:
-            chosen = [r for r in rows if r.parent_code == parent]
-        return {normalise_label(r.label): r.code for r in sorted(chosen, key=lambda r: r.code)}
+                return self._child_labels.get(parent, {}).get(normalise_label(parts[1]))
+        return self._sub_labels.get(key)
 
     def category_with_descendants(self, code: str) -> set[str]:
         """A category code and every code below it."""
@@ -140,23 +190,71 @@ class Taxonomy:
     def _find(self, kind: CodeKind, text: str | None) -> str | None:
         if not text or not text.strip():
             return None
-        rows = self.codes[kind]
+        memo = self._find_memo
+        if (kind, text) in memo:
+            return memo[(kind, text)]
         stripped = text.strip()
-        if stripped in rows:
-            return stripped
-        key = normalise_label(stripped)
-        for code, row in rows.items():
-            if normalise_label(row.label) == key or code.casefold() == key:
-                return code
-        return None
+        code = stripped if stripped in self.codes[kind] else self._found[kind].get(normalise_label(stripped))
+        if len(memo) < _MEMO_LIMIT:
+            memo[(kind, text)] = code
+        return code
+
+
+# A digest of everything a snapshot depends on, computed by the database in one small query. Equal
+# fingerprints mean equal taxonomies, so a snapshot is reused for as long as the query returns the same
+# text: changes by another process (a CLI, another worker or replica), by this one, and rollbacks are
+# all seen by the next request, without reading and rebuilding a few hundred rows on every request.
+_FIELD, _ROW = "\x1f", "\x1e"
+_SNAPSHOTS_KEPT = 8  # one per database a process talks to (tests use several)
+_snapshots: dict[tuple[str, str], Taxonomy] = {}
+_snapshots_lock = threading.Lock()
+
+
+def _fingerprint_statement() -> Select[tuple[str | None, str | None]]:
+    code, alias = TaxonomyCode, CategoryAlias
+
+    def text(column: Any) -> Any:
+        return func.coalesce(cast(column, String), "")
+
+    row = text(code.kind)
+    for column in (code.code, code.label, code.parent_code, code.children_and_youth, code.retired_at,
+                   code.replaced_by):
+        row = row + _FIELD + text(column)
+    return select(
+        select(func.aggregate_strings(row, _ROW)).scalar_subquery(),
+        select(func.aggregate_strings(alias.alias_key + _FIELD + alias.category_code, _ROW)).scalar_subquery(),
+    )
+
+
+_FINGERPRINT = _fingerprint_statement()
 
 
 def load_taxonomy(session: Session) -> Taxonomy:
-    """Read the whole taxonomy (a few hundred rows) into a snapshot."""
-    codes: dict[CodeKind, dict[str, TaxonomyCode]] = {kind: {} for kind in CodeKind}
-    for row in session.scalars(select(TaxonomyCode)):
-        codes[row.kind][row.code] = row
-    aliases = {a.alias_key: a.category_code for a in session.scalars(select(CategoryAlias))}
+    """The taxonomy as this transaction sees it: one small query, and a rebuild only when it changed."""
+    codes_text, aliases_text = session.execute(_FINGERPRINT).one()
+    key = (codes_text or "", aliases_text or "")
+    snapshot = _snapshots.get(key)
+    if snapshot is None:
+        snapshot = _read_taxonomy(session)
+        with _snapshots_lock:
+            while len(_snapshots) >= _SNAPSHOTS_KEPT:
+                del _snapshots[next(iter(_snapshots))]
+            _snapshots[key] = snapshot
+    return snapshot
+
+
+def _read_taxonomy(session: Session) -> Taxonomy:
+    """Read the whole taxonomy (a few hundred rows) into a new snapshot."""
+    codes: dict[CodeKind, dict[str, CodeRow]] = {kind: {} for kind in CodeKind}
+    t = TaxonomyCode
+    for row in session.execute(
+        select(t.kind, t.code, t.label, t.parent_code, t.children_and_youth, t.retired_at, t.replaced_by)
+        .order_by(t.kind, t.code)
+    ):
+        codes[row.kind][row.code] = CodeRow(row.kind, row.code, row.label, row.parent_code,
+                                            bool(row.children_and_youth), row.retired_at, row.replaced_by)
+    # A Result has keys(), so dict() would take it for a mapping: pass its rows as an iterator.
+    aliases = dict(iter(session.execute(select(CategoryAlias.alias_key, CategoryAlias.category_code))))
     return Taxonomy(codes=codes, aliases=aliases)
 
 
@@ -164,13 +262,13 @@ def taxonomy_tree(session: Session) -> TaxonomyOut:
     """The taxonomy as the API shows it: categories as a tree, departments with their agencies."""
     taxonomy = load_taxonomy(session)
 
-    def out(row: TaxonomyCode) -> dict[str, object]:
+    def out(row: CodeRow) -> dict[str, object]:
         return {"code": row.code, "label": row.label, "retired": row.retired_at is not None,
                 "replaced_by": row.replaced_by}
 
     categories = taxonomy.codes[CodeKind.CATEGORY]
 
-    def node(row: TaxonomyCode) -> CategoryNode:
+    def node(row: CodeRow) -> CategoryNode:
         children = sorted((r for r in categories.values() if r.parent_code == row.code), key=lambda r: r.code)
         return CategoryNode(**out(row), children=[node(c) for c in children])
 
