@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
-
-import pydantic_core
 
 from app.ingest.schemas import ReportIn, ReportingUnitIn
 from app.privacy.redaction import redact
@@ -83,26 +82,8 @@ def content_hash(item: ReportIn, title: str, description: str) -> str:
     payload["target_groups"] = sorted(set(payload["target_groups"]))
     payload["services_involved"] = sorted(set(payload["services_involved"]))
     payload["related_external_ids"] = sorted(set(payload["related_external_ids"]))
-    return hashlib.sha256(canonical_json(payload)).hexdigest()
-
-
-def canonical_json(value: object) -> bytes:
-    """`json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))` as UTF-8.
-
-    Stored hashes were made with exactly that text, so it must never change: pydantic-core writes the
-    same bytes for what a payload holds (strings, lists, objects, null) in half the time, which
-    tests/app/test_ingest_hash.py checks against json.dumps.
-    """
-    return pydantic_core.to_json(_sorted_keys(value))
-
-
-def _sorted_keys(value: object) -> object:
-    if isinstance(value, dict):
-        return {key: _sorted_keys(item) if isinstance(item, dict | list) else item
-                for key, item in sorted(value.items())}
-    if isinstance(value, list):
-        return [_sorted_keys(item) if isinstance(item, dict | list) else item for item in value]
-    return value
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def report_values(taxonomy: Taxonomy, item: ReportIn, local: ZoneInfo) -> dict[str, object]:
