@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
 
 from classifier.features import FeatureSpace
-from classifier.model import FORMAT_VERSION, LABELS, MAIN_HEADS, MODES, Config, TrainedModel, train
+from classifier.model import FORMAT_VERSION, LABELS, MAIN_HEADS, MODES, Config, TrainedModel, sklearn_version, train
 from classifier.records import load_corpus
 
 REBUILD_HINT = "rebuild it with `python -m classifier train --out DIR` (or `make model` for the default model)"
@@ -80,9 +79,9 @@ def load(directory: Path) -> TrainedModel:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{directory} has artifact format {meta.get('format_version')!r}, this code reads "
                             f"{FORMAT_VERSION}; {REBUILD_HINT}")
-    if meta.get("sklearn_version") != sklearn.__version__:
+    if meta.get("sklearn_version") != sklearn_version():
         raise ArtifactError(f"{directory} was built with scikit-learn {meta.get('sklearn_version')}, this environment "
-                            f"has {sklearn.__version__}; {REBUILD_HINT}")
+                            f"has {sklearn_version()}; {REBUILD_HINT}")
     files = meta.get("files") or {}
     for name in (ARRAYS, VOCAB):
         path = directory / name

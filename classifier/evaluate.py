@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from classifier.features import analyse
 from classifier.model import LABELS, TrainedModel, label_matrices, precision_at, rule_hits, train
@@ -29,6 +28,9 @@ def keyword_baseline(title: str, description: str) -> bool:
 
 def flag_metrics(y: np.ndarray, scores: np.ndarray, threshold: float, prevalence: float = 0.05) -> dict[str, Any]:
     """Precision, recall, F1, ROC AUC, average precision, confusion matrix, and precision at `prevalence`."""
+    # Imported here so that a server, which imports this module, does not carry scikit-learn (~60 MB).
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     truth = np.asarray(y).astype(bool)
     scores = np.asarray(scores, dtype=float)
     flagged = scores >= threshold

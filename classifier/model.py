@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,9 +18,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import sklearn
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold
 
 from classifier.features import Doc, Encoded, FeatureSpace, analyse
 from classifier.records import LabelledReport, ReportText, as_labelled, data_hash
@@ -97,7 +95,7 @@ class TrainedModel:
     training_data_hash: str
     metrics: dict[str, Any]
     created_at: str
-    sklearn_version: str = sklearn.__version__
+    sklearn_version: str = field(default_factory=lambda: sklearn_version())
     _inverse: list[str] | None = field(default=None, repr=False)
     _main_weights: np.ndarray | None = field(default=None, repr=False)
     _weight_split: tuple[np.ndarray, np.ndarray, int] | None = field(default=None, repr=False)
@@ -293,7 +291,7 @@ def train(
     digest = data_hash(labelled)
     created = dt.datetime.now(dt.UTC)
     fingerprint = hashlib.sha256(
-        json.dumps([digest, seed, asdict(config), sklearn.__version__, code_hash()], sort_keys=True).encode()
+        json.dumps([digest, seed, asdict(config), sklearn_version(), code_hash()], sort_keys=True).encode()
     ).hexdigest()
     metrics["threshold_target"] = (
         f"precision >= {config.target_precision:.2f} at {config.prevalence:.0%} prevalence, highest recall "
@@ -306,6 +304,15 @@ def train(
         version=f"{created:%Y.%m.%d}-{fingerprint[:8]}", training_data_hash=digest, metrics=metrics,
         created_at=created.isoformat(timespec="seconds"),
     )
+
+
+def sklearn_version() -> str:
+    """The installed scikit-learn's version, read from its metadata without importing it.
+
+    Only training needs scikit-learn; prediction is numpy and scipy.sparse. Importing it (and the parts of
+    scipy it pulls in) would cost every server process about 60 MB, so it is imported where models are fit.
+    """
+    return importlib.metadata.version("scikit-learn")
 
 
 def code_hash() -> str:
@@ -367,6 +374,8 @@ def make_folds(records: Sequence[LabelledReport], seed: int, scheme: str = "auto
     y = np.array([r.labels.samhandling_barn_unge for r in records])
     if scheme not in ("auto", "theme", "random"):
         raise ValueError(f"unknown cross-validation scheme {scheme!r}")
+    from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold  # training only, see sklearn_version
+
     if scheme in ("auto", "theme") and len(set(sources)) >= 3:
         splits = list(LeaveOneGroupOut().split(sources, y, groups=sources))
         return Folds(splits, "leave-one-theme-out")
@@ -381,6 +390,8 @@ def fit_heads(
     matrix: sp.csr_matrix, y_main: np.ndarray, y_labels: np.ndarray, config: Config, seed: int, word_offset: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """One logistic regression per main head and per label; constant heads for labels never seen."""
+    from sklearn.linear_model import LogisticRegression  # training only, see sklearn_version
+
     n_heads = y_main.shape[1] + y_labels.shape[1]
     weights = np.zeros((matrix.shape[1], n_heads))
     intercepts = np.zeros(n_heads)
@@ -427,6 +438,8 @@ def fit_stacker(oof_main: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     Log-probabilities rather than log-odds make the combination a soft AND (a weighted product of
     P(samhandling) and P(barn_unge)); in cross-validation this beat a joint head clearly.
     """
+    from sklearn.linear_model import LogisticRegression  # training only, see sklearn_version
+
     model = LogisticRegression(C=1.0, solver="lbfgs", random_state=seed, max_iter=1000)
     model.fit(_log_sigmoid(oof_main), y)
     return np.concatenate([model.intercept_, model.coef_[0]])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import keys
 from app.auth.oidc import InvalidToken, verify_token
@@ -15,6 +16,17 @@ from app.settings import Settings
 
 CHALLENGE = 'Bearer realm="avvik"'
 
+# Declared for the OpenAPI contract only (two alternatives: an OIDC token or an API key, each alone
+# enough); `authenticate` reads the headers itself, so that every failure answers with our 401 and reason.
+BEARER = HTTPBearer(
+    auto_error=False, scheme_name="bearer",
+    description="An access token from the municipality's identity provider (OIDC JWT), or an API key.",
+)
+API_KEY = APIKeyHeader(
+    auto_error=False, scheme_name="apiKey", name="X-API-Key",
+    description="An API key made with `avvik apikey create`.",
+)
+
 
 class Authorize:
     """A route's rule: the caller must hold one of these roles (admin may do everything)."""
@@ -22,7 +34,13 @@ class Authorize:
     def __init__(self, roles: frozenset[Role]) -> None:
         self.roles = roles | {Role.ADMIN}
 
-    def __call__(self, request: Request, session: SessionDep) -> Principal:
+    def __call__(
+        self,
+        request: Request,
+        session: SessionDep,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+        api_key: Annotated[str | None, Depends(API_KEY)] = None,
+    ) -> Principal:
         principal = authenticate(request, session)
         if not principal.roles & self.roles:
             raise Forbidden(

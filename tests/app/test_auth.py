@@ -6,10 +6,12 @@ Tokens are signed here with test RSA keys; the JWKS is served by a real HTTP ser
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -334,3 +336,25 @@ def test_docs_can_be_switched_off(make_app: Callable[..., FastAPI]) -> None:
         assert client.get("/docs").status_code == 404
     with TestClient(make_app()) as client:
         assert client.get("/docs").status_code == 200
+
+
+def test_every_secured_operation_in_the_contract_refuses_missing_or_made_up_credentials(
+        make_app: Callable[..., FastAPI]) -> None:
+    """The committed contract says which operations need credentials (its securitySchemes); each of them,
+    called as the contract describes it, must refuse a caller without credentials and one with an unknown
+    key in either declared header, before it looks at the request's parameters or body."""
+    contract = json.loads((Path(__file__).parents[2] / "openapi" / "openapi.json").read_text())
+    assert set(contract["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    secured = [(method.upper(), path) for path, operations in contract["paths"].items()
+               for method, operation in operations.items() if operation.get("security")]
+    public = {path for path, operations in contract["paths"].items()
+              for operation in operations.values() if not operation.get("security")}
+    assert public == PUBLIC_ROUTES
+    assert len(secured) >= 20
+    with TestClient(make_app(), raise_server_exceptions=False) as client:
+        for method, path in secured:
+            concrete = re.sub(r"\{[^}]+\}", "1", path)
+            for headers in ({}, {"X-API-Key": "avk_made_up"}, {"Authorization": "Bearer avk_made_up"}):
+                answer = client.request(method, concrete, headers=headers)
+                assert answer.status_code == 401, (method, path, headers, answer.text)
+                assert answer.headers["www-authenticate"].startswith("Bearer"), (method, path)
