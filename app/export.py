@@ -9,12 +9,40 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi.responses import StreamingResponse
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_FORMAT_DESCRIPTION = ("csv: the same answer as a CSV table (as is `Accept: text/csv`): UTF-8 with BOM, "
+                          "semicolons, decimal comma")
+
+
+def csv_answer(description: str) -> dict[str, Any]:
+    """The OpenAPI 200 answer of a route that answers JSON or, when asked, CSV."""
+    return {"description": f"{description} as JSON, or as CSV with format=csv or Accept: text/csv "
+                           "(UTF-8 with BOM, semicolon-separated; see the README)",
+            "content": {"text/csv": {"schema": {"type": "string"}}}}
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one row: {"a": {"b": 1}} becomes {"a.b": 1}; other values stay as they are."""
+    row: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            row.update(flatten(value, f"{prefix}{key}."))
+        else:
+            row[f"{prefix}{key}"] = value
+    return row
+
+
+def columns_of(rows: Sequence[Mapping[str, Any]], first: Sequence[str] = ()) -> list[str]:
+    """Every key of the rows, in order of first appearance, with `first` leading (for rows whose keys vary)."""
+    seen = dict.fromkeys(first)
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
 
 
 def csv_lines(columns: Sequence[str], rows: Iterable[dict[str, Any]], chunk_rows: int = 2000) -> Iterator[bytes]:

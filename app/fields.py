@@ -1,13 +1,13 @@
-"""Field types the API shares: ISO 8601 dates and times in a sane range, and ids a row can have."""
+"""Field types the API shares: ISO 8601 dates and times in a sane range, ids a row can have, text without NUL."""
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
 
 # Ids are INTEGER columns (32-bit on PostgreSQL): a larger number cannot name a stored row, and sent to
 # the database it is an error there (an out-of-range parameter), not a miss.
@@ -42,3 +42,32 @@ IsoDate = Annotated[date, BeforeValidator(_not_a_number), AfterValidator(_in_ran
 IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_range)]
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 ReportIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The report's id")]
+
+
+NUL = "\x00"
+
+
+class NoNul(BaseModel):
+    """A request body whose text may not hold a NUL character: PostgreSQL cannot store one, so it would
+    reach the database as an error. Refused with 422 naming the field."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and NUL in text for text in texts):
+            raise ValueError("must not contain a NUL character (U+0000), which a database cannot store")
+        return value
+
+
+def without_nul(value: Any) -> Any:
+    """Text of a delivered report with NUL characters removed, in nested objects and lists too: a NUL means
+    nothing in a report's text and cannot be stored, and refusing the report over it would leave the case
+    outside the service."""
+    if isinstance(value, str):
+        return value.replace(NUL, "") if NUL in value else value
+    if isinstance(value, dict):
+        return {key: without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value

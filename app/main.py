@@ -17,7 +17,7 @@ from app.auth.ratelimit import RateLimiter
 from app.db import make_engine, make_sessionmaker
 from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
-from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, RequestIdMiddleware
+from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, NulInUrlMiddleware, RequestIdMiddleware
 from app.migrate import head_revisions
 from app.registry.router import router as models_router
 from app.registry.service import ActiveModelCache
@@ -82,5 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, responses=error_responses(503))
     app.add_middleware(NoStoreMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,15 +1,18 @@
-"""ASGI middleware: the request body limit and the no-store header on API answers."""
+"""ASGI middleware: the request body limit, NUL characters in the URL, request ids and the no-store header."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import parse_qsl
 
 from fastapi import HTTPException
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ErrorBody
+from app.errors import ErrorBody, FieldError
+
+NUL_REASON = "must not contain a NUL character (U+0000), which a database cannot store"
 
 
 class BodyLimitMiddleware:
@@ -43,12 +46,16 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         body = ErrorBody(error="payload_too_large", message=f"request body over {self.max_bytes} bytes")
-        payload = body.model_dump_json().encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": payload})
+        await send_error(send, 413, body, close=True)
+
+
+async def send_error(send: Send, status: int, body: ErrorBody, close: bool = False) -> None:
+    """An error answer sent by a middleware, before the app (and its exception handlers) is reached."""
+    payload = body.model_dump_json().encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status,
+                "headers": headers + ([(b"connection", b"close")] if close else [])})
+    await send({"type": "http.response.body", "body": payload})
 
 
 class NoStoreMiddleware:
@@ -93,3 +100,30 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class NulInUrlMiddleware:
+    """Refuse a NUL character in the path or a query parameter with 422 naming it: PostgreSQL cannot store
+    or compare text holding one, so it would otherwise reach the database as an error (a 500). JSON bodies
+    are checked by their models (`app.fields.NoNul`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        fields: list[FieldError] = []
+        if "\x00" in scope["path"]:
+            fields.append(FieldError(field="path", reason=NUL_REASON))
+        query: bytes = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            names = dict.fromkeys(name for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+                                  if "\x00" in name or "\x00" in value)
+            fields += [FieldError(field=name.replace("\x00", "\\u0000"), reason=NUL_REASON) for name in names]
+        if not fields:
+            await self.app(scope, receive, send)
+            return
+        await send_error(send, 422, ErrorBody(
+            error="validation_error", message="; ".join(f"{f.field}: {f.reason}" for f in fields), fields=fields))

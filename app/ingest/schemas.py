@@ -6,9 +6,9 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema, model_validator
 
-from app.fields import IsoDateTime
+from app.fields import IsoDateTime, without_nul
 from app.report.schemas import ReportDetail
 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -77,6 +77,11 @@ class ReportIn(BaseModel):
     source_version: SourceVersion = Field(
         description="Grows with every change in the source: a number or a timestamp"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nul(cls, data: Any) -> Any:
+        return without_nul(data)
 
 
 class Outcome(enum.StrEnum):

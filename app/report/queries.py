@@ -122,10 +122,13 @@ def list_reports(
     query = select(Report).where(*filter_clauses(f))
     if after is not None:
         value, last_id = after
+        # The keyset condition (t > x OR t = x AND id > y) is not an index range for PostgreSQL: it reads
+        # the sort index from the start on every page (126 ms a page 88 % into a million reports). The same
+        # condition with its bound also said plainly (t >= x) starts the index scan at the position.
         if order is SortOrder.DESC:
-            query = query.where(or_(column < value, and_(column == value, Report.id < last_id)))
+            query = query.where(column <= value, or_(column < value, and_(column == value, Report.id < last_id)))
         else:
-            query = query.where(or_(column > value, and_(column == value, Report.id > last_id)))
+            query = query.where(column >= value, or_(column > value, and_(column == value, Report.id > last_id)))
     if order is SortOrder.DESC:
         query = query.order_by(column.desc(), Report.id.desc())
     else:

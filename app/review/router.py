@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -11,6 +11,7 @@ from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import error_responses
+from app.export import CSV_FORMAT_DESCRIPTION, csv_answer, csv_response, wants_csv
 from app.fields import ReportIdPath
 from app.review import service
 from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
@@ -18,6 +19,7 @@ from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePa
 router = APIRouter(prefix="/api/v1", tags=["review"])
 Adviser = Annotated[Principal, require(Role.ADVISER)]
 _ERRORS = error_responses(401, 403, 404, 422, 429)
+Format = Annotated[Literal["json", "csv"], Query(description=CSV_FORMAT_DESCRIPTION)]
 
 
 @router.post("/reports/{report_id}/review", status_code=201, summary="Confirm, reject or correct a report's labels",
@@ -36,21 +38,33 @@ def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, respo
 
 
 @router.get("/reports/{report_id}/history", summary="Reviews of a report and its classification",
-            responses=_ERRORS)
-def get_history(report_id: ReportIdPath, request: Request, session: SessionDep, principal: Adviser) -> ReportHistory:
-    """Newest first; reviewers' comments are free text, so reading them is logged."""
+            response_model=ReportHistory, responses={200: csv_answer("The history"), **_ERRORS})
+def get_history(report_id: ReportIdPath, request: Request, session: SessionDep, principal: Adviser,
+                format: Format = "json") -> ReportHistory | Response:
+    """Newest first; reviewers' comments are free text, so reading them is logged. As CSV: one row per review."""
     result = service.history(session, report_id, principal.departments)
     audit.record(session, request, principal, "report.history", report_ids=[report_id])
+    if wants_csv(format, request.headers.get("accept")):
+        return csv_response(f"history-{report_id}.csv", service.HISTORY_COLUMNS, service.history_rows(result))
     return result
 
 
 @router.get("/review-queue", summary="Flagged reports waiting for review, with the audit sample mixed in",
-            responses=error_responses(401, 403, 422, 429))
+            response_model=ReviewQueuePage,
+            responses={200: csv_answer("A page of the queue, or the whole queue"),
+                       **error_responses(401, 403, 422, 429)})
 def get_review_queue(request: Request, session: SessionDep, principal: Adviser,
-                     query: Annotated[ReviewQueueQuery, Query()]) -> ReviewQueuePage:
-    """order=score (highest first) or order=uncertain (nearest the threshold first)."""
-    page = service.review_queue(session, query, request.app.state.local_tz, principal.departments,
-                                request.app.state.settings.audit_sample_share)
+                     query: Annotated[ReviewQueueQuery, Query()]) -> ReviewQueuePage | Response:
+    """order=score (highest first) or order=uncertain (nearest the threshold first). As CSV: the whole queue
+    in that order, streamed, with a position column and the columns of the report list's CSV."""
+    share = request.app.state.settings.audit_sample_share
+    if wants_csv(query.format, request.headers.get("accept")):
+        rows = service.queue_rows(session, request.app.state.sessionmaker, query, request.app.state.local_tz,
+                                  principal.departments, share)
+        audit.record(session, request, principal, "review.queue.export.csv",
+                     query=query.model_dump(mode="json", exclude={"cursor", "limit", "format"}))
+        return csv_response("review-queue.csv", service.QUEUE_COLUMNS, rows)
+    page = service.review_queue(session, query, request.app.state.local_tz, principal.departments, share)
     audit.record(session, request, principal, "review.queue", report_ids=[i.report.id for i in page.items],
-                 query=query.model_dump(mode="json", exclude={"cursor"}))
+                 query=query.model_dump(mode="json", exclude={"cursor", "format"}))
     return page

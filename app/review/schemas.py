@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.export import CSV_FORMAT_DESCRIPTION
+from app.fields import NoNul
 from app.report.schemas import Classification, ReportFilter, ReportSummary
 from app.review.models import Decision
 
 
-class ReviewIn(BaseModel):
+class ReviewIn(NoNul):
     """An adviser's decision on a report's flag (or on an audit-sample report)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -70,6 +73,9 @@ class ReviewQueueQuery(ReportFilter):
     order: QueueOrder = QueueOrder.SCORE
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = Field(default=None, max_length=500)
+    format: Literal["json", "csv"] = Field(
+        default="json", description=f"{CSV_FORMAT_DESCRIPTION}; a CSV holds the whole queue in queue order (limit "
+                                    "and cursor are ignored), with the columns of the report list's CSV")
 
 
 class QueueItem(BaseModel):

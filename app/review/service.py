@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.errors import FieldError, InvalidInput
 from app.pagination import Cursor
 from app.privacy.redaction import redact
+from app.report import export as report_export
 from app.report import queries
 from app.report import service as report_service
 from app.report.models import Report
-from app.report.schemas import Classification
+from app.report.schemas import Classification, ReportSummary
 from app.review import labels
 from app.review.models import Decision, ReportScore, Review
 from app.review.schemas import (
@@ -142,3 +144,50 @@ def review_queue(
                for r, _ in page],
         next_cursor=next_cursor, limit=query.limit,
     )
+
+
+QUEUE_COLUMNS = ["position", "audit_sample", *report_export.COLUMNS]
+HISTORY_COLUMNS = list(ReviewOut.model_fields)
+
+
+def queue_rows(session: Session, maker: sessionmaker[Session], query: ReviewQueueQuery, local: ZoneInfo,
+               departments: frozenset[str] | None, audit_sample_share: float) -> Iterator[dict[str, Any]]:
+    """The whole queue in queue order as export rows. The filter is checked now, in the request's session
+    (a bad one is a 422, not a broken download); the rows are read page by page in a session of their own
+    as the body streams, after the request's transaction has ended."""
+    report_service.resolve_filter(load_taxonomy(session), query, local, departments)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        page_query = query.model_copy(update={"limit": 500, "cursor": None})
+        position = 0
+        with maker() as own:
+            while True:
+                page = review_queue(own, page_query, local, departments, audit_sample_share)
+                for item in page.items:
+                    position += 1
+                    yield {"position": position, "audit_sample": item.audit_sample, **_export_row(item.report)}
+                if page.next_cursor is None:
+                    return
+                page_query = page_query.model_copy(update={"cursor": page.next_cursor})
+
+    return rows()
+
+
+def _export_row(report: ReportSummary) -> dict[str, Any]:
+    """A listed report with the columns (and meanings) of the report list's CSV."""
+    unit = report.reporting_unit
+    return report_export.row({
+        "id": report.id, "source_system": report.source_system, "external_id": report.external_id,
+        "reported_at": report.reported_at, "occurred_at": report.occurred_at, "title": report.title,
+        "reported_category": report.reported_category, "confirmed_category": report.confirmed_category,
+        "confirmed_category_provenance": report.confirmed_category_provenance,
+        "suggested_category": report.suggested_category,
+        "suggested_category_provenance": report.suggested_category_provenance,
+        "flagged": report.flagged, "score": report.score, "department": unit.department, "agency": unit.agency,
+        "unit": unit.unit, "status": report.status,
+    }, [(label.dimension, label.code, label.provenance) for label in report.labels])
+
+
+def history_rows(result: ReportHistory) -> list[dict[str, Any]]:
+    """A report's reviews as export rows, newest first."""
+    return [review.model_dump(mode="json") for review in result.reviews]

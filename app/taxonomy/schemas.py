@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.fields import NoNul
 from app.taxonomy.models import CodeKind
 
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_]*$"
@@ -56,7 +57,7 @@ class TaxonomyOut(BaseModel):
     departments: list[DepartmentOut]
 
 
-class CodeIn(BaseModel):
+class CodeIn(NoNul):
     """A new code."""
 
     model_config = ConfigDict(extra="forbid")
@@ -68,7 +69,7 @@ class CodeIn(BaseModel):
     children_and_youth: bool = Field(default=False, description="Target groups only")
 
 
-class RetireIn(BaseModel):
+class RetireIn(NoNul):
     """Retire a code, optionally naming the code to use instead."""
 
     model_config = ConfigDict(extra="forbid")

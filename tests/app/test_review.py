@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit.models import AuditEvent
 from app.auth.keys import create_key
 from app.auth.principal import Role
+from app.report import export as report_export
 from tests.conftest import bearer
 from tests.helpers import report
 
@@ -184,3 +189,56 @@ def test_reviews_respect_departments(client: TestClient, make_app: Callable[...,
         assert adviser.get(f"/api/v1/reports/{school['id']}/history").status_code == 404
         queue = adviser.get("/api/v1/review-queue", params={"limit": 500}).json()
         assert school["id"] not in {i["report"]["id"] for i in queue["items"]}
+
+
+def csv_rows(answer: Any) -> list[dict[str, str]]:
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert answer.content.startswith("\ufeff".encode())
+    return list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
+
+
+def test_the_whole_queue_as_csv_in_queue_order_with_the_report_list_columns(
+        make_app: Callable[..., FastAPI], api_keys: dict[Role, str], session: Session) -> None:
+    with TestClient(make_app(audit_sample_share=0.0), headers=bearer(api_keys[Role.ADMIN])) as client:
+        for n in range(7):
+            flagged_report(client, title=f"Ingen beskjed til barnevernet {n}")
+        pages: list[dict[str, Any]] = []
+        cursor = None
+        while True:  # the JSON queue, page by page, is what the CSV must hold in one piece
+            page = client.get("/api/v1/review-queue", params={"order": "uncertain", "limit": 2,
+                                                              **({"cursor": cursor} if cursor else {})}).json()
+            pages += page["items"]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        rows = csv_rows(client.get("/api/v1/review-queue", params={"order": "uncertain", "limit": 2, "format": "csv"}))
+        assert list(rows[0]) == ["position", "audit_sample", *report_export.COLUMNS]
+        assert [int(r["id"]) for r in rows] == [i["report"]["id"] for i in pages]
+        assert [int(r["position"]) for r in rows] == list(range(1, len(pages) + 1))
+        first = pages[0]["report"]
+        assert rows[0]["title"] == first["title"] and rows[0]["flagged"] == "true"
+        assert rows[0]["score"] == str(round(first["score"], 4)).replace(".", ",")
+        assert rows[0]["suggested_category"] == "samhandling_barn_unge"
+        assert rows[0]["suggested_category_provenance"] == "classifier"
+        by_accept = csv_rows(client.get("/api/v1/review-queue", params={"order": "uncertain"},
+                                        headers={"Accept": "text/csv"}))
+        assert by_accept == rows
+    event = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert event is not None and event.action == "review.queue.export.csv"
+
+
+def test_history_as_csv_one_row_per_review_newest_first(client: TestClient) -> None:
+    report_id = flagged_report(client)["id"]
+    client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "confirm", "comment": "=1+1"})
+    client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "reject"})
+    rows = csv_rows(client.get(f"/api/v1/reports/{report_id}/history", params={"format": "csv"}))
+    assert [r["decision"] for r in rows] == ["reject", "confirm"]
+    assert [r["superseded"] for r in rows] == ["false", "true"]
+    assert rows[1]["comment"] == "'=1+1"  # inert in a spreadsheet
+    assert client.get("/api/v1/reports/999999/history", params={"format": "csv"}).status_code == 404
+
+
+def test_a_bad_filter_of_the_queue_csv_is_a_422_before_any_byte(client: TestClient) -> None:
+    answer = client.get("/api/v1/review-queue", params={"format": "csv", "target_group": "nobody"})
+    assert answer.status_code == 422
+    assert "target_group" in answer.text
