@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,11 +43,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if owns_engine:
         app.state.engine = make_engine(settings.database_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    if settings.gc_freeze:
+        freeze_long_lived()
     try:
         yield
     finally:
         if owns_engine:
             app.state.engine.dispose()
+
+
+def freeze_long_lived() -> None:
+    """Move what exists now (modules, routes, schemas) out of the collector's sight.
+
+    Everything built at start-up lives as long as the process, yet every full collection walked it again:
+    ingest allocates many short-lived objects, so full collections come often, and profiles of batch
+    ingest showed them costing a tenth of its time. Frozen objects are still freed by reference counting;
+    only cycles among them would outlive their use, and start-up objects are not released anyway. Test
+    suites that build an app per test turn it off (`gc_freeze`), or every app's cycles would stay.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,8 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = None
     # The active model lives in the database (so replicas agree); this process caches it.
-    app.state.models = ActiveModelCache(Path(settings.model_dir).parent / "registry") if settings.scoring_enabled \
-        else None
+    app.state.models = (
+        ActiveModelCache(Path(settings.model_dir).parent / "registry", freeze=settings.gc_freeze)
+        if settings.scoring_enabled else None
+    )
     app.state.local_tz = ZoneInfo(settings.local_timezone)
     app.state.head_revisions = head_revisions(settings.database_url)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # The classifier: built from the committed corpus into this directory the first time it is needed.
     model_dir: str = "var/models/default"
     scoring_enabled: bool = True  # score every report when it arrives
+    # Keep start-up objects and the loaded model out of the garbage collector's full passes (app.main).
+    gc_freeze: bool = True
     flag_threshold: float | None = Field(default=None, ge=0.0, le=1.0)  # overrides the model's own threshold
     # Labelled reports a candidate model is judged on before promotion (with held-out adviser decisions).
     dev_set_path: str | None = None

@@ -122,8 +122,9 @@ def session(connection: Connection) -> Iterator[Session]:
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:
-    """Settings for a test app on a database (rate limit out of the way unless a test sets one)."""
-    values: dict[str, object] = {"rate_limit_per_minute": 1_000_000, **overrides}
+    """Settings for a test app on a database (rate limit out of the way unless a test sets one; no
+    gc.freeze, which would keep every test app's reference cycles for the rest of the run)."""
+    values: dict[str, object] = {"rate_limit_per_minute": 1_000_000, "gc_freeze": False, **overrides}
     return Settings(database_url=database_url, _env_file=None, **values)  # type: ignore[arg-type]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import tempfile
@@ -108,9 +109,10 @@ class ActiveModelCache:
     """The active model for a server process: re-read from the database at most every `ttl` seconds, so
     a promotion reaches every replica within that time."""
 
-    def __init__(self, cache_dir: Path, ttl: float = 10.0) -> None:
+    def __init__(self, cache_dir: Path, ttl: float = 10.0, *, freeze: bool = False) -> None:
         self.cache_dir = cache_dir
         self.ttl = ttl
+        self.freeze = freeze
         self._model: TrainedModel | None = None
         self._checked = float("-inf")
 
@@ -126,6 +128,11 @@ class ActiveModelCache:
                 row = session.get(ModelVersion, version)
                 if row is not None:
                     self._model = unpack(row, self.cache_dir)
+                    if self.freeze:
+                        # A model lives until the next promotion: keep the collector from walking its
+                        # vocabulary on every full collection (see app.main.freeze_long_lived).
+                        gc.collect()
+                        gc.freeze()
             self._checked = now
         return self._model
 
