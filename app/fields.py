@@ -1,4 +1,5 @@
-"""Field types the API shares: ISO 8601 dates and times in a sane range, ids a row can have, text without NUL."""
+"""Field types the API shares: ISO 8601 dates and times in a sane range, ids a row can have, taxonomy codes and
+statuses, text without NUL."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
 # Ids are INTEGER columns (32-bit on PostgreSQL): a larger number cannot name a stored row, and sent to
 # the database it is an error there (an out-of-range parameter), not a miss.
@@ -40,6 +41,13 @@ def _in_range(value: _D) -> _D:
 
 IsoDate = Annotated[date, BeforeValidator(_not_a_number), AfterValidator(_in_range)]
 IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_in_range)]
+# A taxonomy code as sent; never empty, so `?service=` in a filter is refused by name rather than read as a
+# filter that matches nothing.
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+# A case status as the quality system names it (registrert, under_behandling, …), kept in lower case; a
+# filter normalises it the same way, so `?status=Lukket` finds what was stored as `lukket`.
+Status = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=40,
+                                          pattern=r"^[A-Za-zÆØÅæøå0-9_]+$")]
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 ReportIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The report's id")]
 

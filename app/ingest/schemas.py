@@ -8,10 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema, model_validator
 
-from app.fields import IsoDateTime, without_nul
+from app.fields import Code, IsoDateTime, Status, without_nul
 from app.report.schemas import ReportDetail
 
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 MAX_DESCRIPTION = 20_000
 
@@ -68,8 +67,7 @@ class ReportIn(BaseModel):
     reporting_unit: ReportingUnitIn | Annotated[str, StringConstraints(max_length=400)] | None = Field(
         default=None, description="An object, or text such as 'Etat for skole – Garnes skole'"
     )
-    status: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=40,
-                                             pattern=r"^[a-zæøå0-9_]+$")] = "registrert"
+    status: Status = "registrert"
     severity: str | None = Field(default=None, max_length=40)
     target_groups: list[Code] = Field(default_factory=list, max_length=20)
     services_involved: list[Code] = Field(default_factory=list, max_length=40)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.fields import IsoDate
+from app.fields import Code, IsoDate, Status
 from app.review.models import Provenance
 
 
@@ -113,15 +113,15 @@ class ReportFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: str | None = Field(default=None, description="A category code; a parent includes its children")
-    target_group: list[str] = Field(default_factory=list, max_length=20, description="Any of these target groups")
+    target_group: list[Code] = Field(default_factory=list, max_length=20, description="Any of these target groups")
     children_and_youth: bool | None = Field(
         default=None, description="true: any of the seven child/youth groups; false: none of them"
     )
-    service: list[str] = Field(default_factory=list, max_length=40, description="Any of these services")
+    service: list[Code] = Field(default_factory=list, max_length=40, description="Any of these services")
     department: str | None = None
     agency: str | None = None
     unit: str | None = Field(default=None, description="Unit name or code")
-    status: list[str] = Field(default_factory=list, max_length=20)
+    status: list[Status] = Field(default_factory=list, max_length=20)
     reported_from: IsoDate | None = Field(default=None, description="Inclusive, Europe/Oslo date")
     reported_to: IsoDate | None = Field(default=None, description="Inclusive, Europe/Oslo date")
     q: str | None = Field(default=None, max_length=200, description="Every word must occur in title or description")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from app.report.schemas import ReportFilter, ReportSummary
 
@@ -72,8 +72,16 @@ class EstimateQuery(StatsQuery):
 class CountsQuery(StatsQuery):
     """Group by one or two dimensions, under any filter of the report list."""
 
-    by: list[Dimension] = Field(min_length=1, max_length=2, description="One or two dimensions")
+    by: list[Dimension] = Field(min_length=1, max_length=2, description="One or two different dimensions",
+                                json_schema_extra={"uniqueItems": True})
     period: Period = Period.MONTH
+
+    @field_validator("by")
+    @classmethod
+    def _different(cls, by: list[Dimension]) -> list[Dimension]:
+        if len(set(by)) < len(by):
+            raise ValueError("the two dimensions must differ (a table of a dimension by itself is its diagonal)")
+        return by
 
 
 class CellOut(BaseModel):

@@ -217,3 +217,11 @@ def test_retired_code_is_refused_on_new_reports_but_stays_on_old_ones(client: Te
     kept = client.post(URL, json={**old, "source_version": 2, "status": "lukket"})
     assert kept.status_code == 200
     assert kept.json()["target_groups"] == ["barn_1_5"]
+
+
+def test_status_is_stored_in_lower_case_whatever_case_it_comes_in(client: TestClient) -> None:
+    answer = client.post(URL, json=report(status=" Under_Behandling "))
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["status"] == "under_behandling"
+    refused = client.post(URL, json=report(status="under behandling"))
+    assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "status"

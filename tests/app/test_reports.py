@@ -105,6 +105,7 @@ def test_list_shows_no_description(client: TestClient, corpus: dict[str, int]) -
     ({"unit": "søreide BARNEHAGE"}, {"fall"}),
     ({"unit": "BH-17"}, {"fall"}),
     ({"status": ["lukket", "under_behandling"]}, {"school", "fall"}),
+    ({"status": [" Lukket "]}, {"school"}),  # normalised as ingest stores it
     ({"reported_from": "2026-02-01", "reported_to": "2026-02-28"}, {"health", "elderly"}),
     ({"reported_to": "2026-01-31"}, {"school"}),
     ({"reported_from": "2026-04-02"}, {"adult"}),
@@ -136,6 +137,14 @@ def test_unknown_filter_codes_are_422_naming_the_filter(client: TestClient) -> N
     assert client.get(URL, params={"limit": 501}).status_code == 422
     assert client.get(URL, params={"reported_from": "2026-05-01", "reported_to": "2026-04-01"}).status_code == 422
     assert client.get(URL, params={"tagret_group": "barn_1_5"}).json()["fields"][0]["field"] == "tagret_group"
+
+
+def test_empty_filter_values_are_422_naming_the_filter(client: TestClient) -> None:
+    # `?status=` is a mistake to name, not a filter that silently matches nothing.
+    answer = client.get(URL, params={"status": "", "service": " ", "target_group": "barn_1_5"})
+    assert answer.status_code == 422
+    assert {f["field"] for f in answer.json()["fields"]} == {"status[0]", "service[0]"}  # the value at fault
+    assert client.get("/api/v1/stats/collaboration-matrix", params={"status": ""}).status_code == 422
 
 
 def test_sort_by_occurrence_uses_reporting_time_when_unknown(client: TestClient, corpus: dict[str, int]) -> None:
