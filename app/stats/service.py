@@ -315,25 +315,26 @@ MAX_CANDIDATES = 2000  # text comparison is quadratic at worst: bound what one r
 
 def _docs(session: Session, f: queries.ResolvedFilter) -> list[similarity.Doc]:
     """The most recent reports under a filter, as similarity reads them: the columns it needs and their
-    services, in two statements (not whole reports with every relationship)."""
+    services, in one statement (each report's service codes aggregated beside it)."""
+    # SQLite has no arrays: codes are slugs, so a comma cannot be part of one.
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    aggregate = func.array_agg(ReportLabel.code) if postgresql else func.group_concat(ReportLabel.code, ",")
+    services = select(aggregate).where(
+        ReportLabel.report_id == Report.id, ReportLabel.dimension == "service",
+        ReportLabel.provenance.in_(queries.label_provenances(f))).scalar_subquery()
     rows = session.execute(
-        select(Report.id, Report.title, Report.description, Report.unit_name).where(*queries.filter_clauses(f))
+        select(Report.id, Report.title, Report.description, Report.unit_name, services)
+        .where(*queries.filter_clauses(f))
         .order_by(Report.reported_at.desc(), Report.id.desc()).limit(MAX_CANDIDATES)).all()
-    services: dict[int, set[str]] = defaultdict(set)
-    ids = [row.id for row in rows]
-    for start in range(0, len(ids), 1000):  # bounded IN lists
-        for report_id, code in session.execute(
-            select(ReportLabel.report_id, ReportLabel.code).where(
-                ReportLabel.report_id.in_(ids[start:start + 1000]), ReportLabel.dimension == "service",
-                ReportLabel.provenance.in_(queries.label_provenances(f)))):
-            services[report_id].add(code)
-    return [similarity.Doc(id=row.id, text=f"{row.title}. {row.description}", unit=row.unit_name,
-                           services=frozenset(services[row.id])) for row in rows]
+    return [similarity.Doc(id=i, text=f"{title}. {description}", unit=unit,
+                           services=frozenset(codes.split(",") if isinstance(codes, str) else codes or ()))
+            for i, title, description, unit, codes in rows]
 
 
 def similar(session: Session, report_id: int, query: ReportFilter, local: ZoneInfo,
             departments: frozenset[str] | None, limit: int) -> SimilarOut:
     """Reports most like one report, among the most recent under the filter."""
+    _analytic(session)
     target = report_service.get_report(session, report_id, departments)
     resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
     docs = _docs(session, resolved)
@@ -350,6 +351,7 @@ def similar(session: Session, report_id: int, query: ReportFilter, local: ZoneIn
 def recurring(session: Session, query: RecurringQuery, local: ZoneInfo,
               departments: frozenset[str] | None) -> RecurringOut:
     """Groups of similar reports between the same services (by default among samhandling_barn_unge)."""
+    _analytic(session)
     chosen = query if query.category else query.model_copy(update={"category": TARGET_CATEGORY})
     docs = _docs(session, report_service.resolve_filter(load_taxonomy(session), chosen, local, departments))
     groups = similarity.recurring_groups(docs, query.min_size)
