@@ -316,9 +316,10 @@ MAX_CANDIDATES = 2000  # text comparison is quadratic at worst: bound what one r
 def _docs(session: Session, f: queries.ResolvedFilter) -> list[similarity.Doc]:
     """The most recent reports under a filter, as similarity reads them: the columns it needs and their
     services, in one statement (each report's service codes aggregated beside it)."""
-    # SQLite has no arrays: codes are slugs, so a comma cannot be part of one.
+    # Joined as text on both engines (an array costs SQLAlchemy a conversion per row); codes are slugs,
+    # so a comma cannot be part of one.
     postgresql = session.get_bind().dialect.name == "postgresql"
-    aggregate = func.array_agg(ReportLabel.code) if postgresql else func.group_concat(ReportLabel.code, ",")
+    aggregate = (func.string_agg if postgresql else func.group_concat)(ReportLabel.code, ",")
     services = select(aggregate).where(
         ReportLabel.report_id == Report.id, ReportLabel.dimension == "service",
         ReportLabel.provenance.in_(queries.label_provenances(f))).scalar_subquery()
@@ -327,7 +328,7 @@ def _docs(session: Session, f: queries.ResolvedFilter) -> list[similarity.Doc]:
         .where(*queries.filter_clauses(f))
         .order_by(Report.reported_at.desc(), Report.id.desc()).limit(MAX_CANDIDATES)).all()
     return [similarity.Doc(id=i, text=f"{title}. {description}", unit=unit,
-                           services=frozenset(codes.split(",") if isinstance(codes, str) else codes or ()))
+                           services=frozenset(codes.split(",") if codes else ()))
             for i, title, description, unit, codes in rows]
 
 

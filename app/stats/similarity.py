@@ -19,9 +19,11 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -94,6 +96,7 @@ def clear_caches() -> None:
     """Forget every kept vector, cluster and answer (for tests and after a change of method)."""
     for cache in (_candidates, _groups, _answers):
         cache.clear()
+    _word_grams.cache_clear()
 
 
 _WORD = re.compile(r"[a-zæøåA-ZÆØÅ]{5,}")
@@ -113,20 +116,23 @@ def _characteristic_words(group: Sequence[frozenset[str]], outside: Counter[str]
     return [w for w, _ in sorted(scored.items(), key=lambda x: (-x[1], x[0]))[:n]]
 
 
+@lru_cache(maxsize=8192)  # words repeat from report to report; some 1 kB each, so at most about 8 MB
+def _word_grams(word: str) -> tuple[str, ...]:
+    padded = f" {word} "
+    length = len(padded)
+    result: list[str] = []
+    for n in range(NGRAMS[0], NGRAMS[1] + 1):
+        if length <= n:
+            result.append(padded)
+            break
+        result.extend(padded[i:i + n] for i in range(length - n + 1))
+    return tuple(result)
+
+
 def grams(text: str) -> list[str]:
     """Character n-grams within words, each word padded with a space on both sides (scikit-learn's
     "char_wb" analyzer on lower-cased text; a word shorter than an n is counted once, whole)."""
-    low, high = NGRAMS
-    result: list[str] = []
-    for word in text.lower().split():
-        padded = f" {word} "
-        length = len(padded)
-        for n in range(low, high + 1):
-            if length <= n:
-                result.append(padded)
-                break
-            result.extend(padded[i:i + n] for i in range(length - n + 1))
-    return result
+    return list(chain.from_iterable(map(_word_grams, text.lower().split())))
 
 
 def _idf(n: int, df: np.ndarray) -> np.ndarray:
@@ -145,18 +151,16 @@ class Counts:
     @classmethod
     def of(cls, texts: Sequence[list[str]]) -> Counts:
         """Count the n-grams of each document."""
-        vocabulary: dict[str, int] = {}
-        indices: list[int] = []
-        values: list[float] = []
-        indptr = [0]
-        for document in texts:
-            counted = Counter(document)
-            for gram, count in counted.items():
-                indices.append(vocabulary.setdefault(gram, len(vocabulary)))
-                values.append(count)
-            indptr.append(len(indices))
-        tf = sparse.csr_matrix((np.asarray(values, dtype=np.float64), np.asarray(indices, dtype=np.int32),
-                                np.asarray(indptr, dtype=np.int32)), shape=(len(texts), len(vocabulary)))
+        # Each n-gram's column is the size of the vocabulary when it is first seen: numbered in C, not in a loop.
+        vocabulary: defaultdict[str, int] = defaultdict()
+        vocabulary.default_factory = vocabulary.__len__
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        columns = np.fromiter(map(vocabulary.__getitem__, chain.from_iterable(texts)), dtype=np.int32,
+                              count=int(lengths.sum()))
+        vocabulary.default_factory = None
+        rows = np.repeat(np.arange(len(texts), dtype=np.int32), lengths)
+        tf = sparse.csr_matrix((np.ones(len(columns)), (rows, columns)), shape=(len(texts), len(vocabulary)))
+        tf.sum_duplicates()  # the count of each n-gram in each document
         np.log(tf.data, out=tf.data)
         tf.data += 1.0
         df = np.bincount(tf.indices, minlength=len(vocabulary)).astype(np.float64)
