@@ -7,14 +7,29 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from app.stats import similarity
+from app.report import service as report_service
+from app.report.models import Report
+from app.report.queries import filter_clauses, label_provenances
+from app.report.schemas import ReportFilter
+from app.stats import service, similarity
+from app.stats.queries import Days
 from app.stats.similarity import Doc
+from app.taxonomy.service import load_taxonomy
+from tests.helpers import report
+
+OSLO = ZoneInfo("Europe/Oslo")
+CATEGORIES = ["Samhandling barn og unge", "IKT", "Kommunikasjon og samhandling"]
 
 SENTENCES = ("helsestasjonen skolen barnevernet fikk ikke beskjed om ny elev melding kom for seint "
          "samtykke manglet tolk ble ikke bestilt familien møtte opp avtalen ble brutt journalen "
@@ -177,3 +192,58 @@ def test_the_server_does_not_import_scikit_learn() -> None:
     code = "import sys, app.main; print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------------------
+# On the database: the candidates the endpoints read, and answers that follow changed reports
+
+def test_candidates_are_the_most_recent_reports_under_the_filter(client: TestClient, session: Session,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    start = datetime(2026, 2, 27, 21, 0, tzinfo=OSLO)
+    items = [report(f"CAND-{i}", source_system="candidates", reported_category=rng.choice(CATEGORIES),
+                    # several a day, some within an hour of midnight, where the UTC and Oslo dates differ
+                    reported_at=(start + timedelta(minutes=rng.randint(0, 60 * 24 * 4))).isoformat(),
+                    services_involved=rng.sample(["skole", "barnevern", "nav", "helsestasjon"], rng.randint(0, 2)))
+             for i in range(60)]
+    assert client.post("/api/v1/reports/batch", json={"reports": items}).status_code == 200
+    local = ZoneInfo("Europe/Oslo")
+    for limit in (1, 7, 20, 100):
+        monkeypatch.setattr(service, "MAX_CANDIDATES", limit)
+        for chosen in (ReportFilter(), ReportFilter(category="samhandling_barn_unge"),
+                       ReportFilter(reported_from=date(2026, 2, 28), reported_to=date(2026, 3, 1))):
+            resolved = report_service.resolve_filter(load_taxonomy(session), chosen, local, None)
+            docs = service._docs(session, resolved, Days(chosen.reported_from, chosen.reported_to))
+            expected = session.scalars(select(Report).where(*filter_clauses(resolved))
+                                       .order_by(Report.reported_at.desc(), Report.id.desc()).limit(limit)).all()
+            assert [d.id for d in docs] == [r.id for r in expected]
+            assert [d.services for d in docs] == [
+                frozenset(lab.code for lab in r.labels if lab.dimension == "service"
+                          and lab.provenance in label_provenances(resolved)) for r in expected]
+            assert [d.text for d in docs] == [f"{r.title}. {r.description}" for r in expected]
+
+
+def test_answers_follow_a_changed_report(client: TestClient) -> None:
+    texts = ["Barnevernet svarte ikke på bekymringsmeldingen fra barnehagen",
+             "Ingen tilbakemelding fra barnevernet på bekymringsmelding fra barnehagen",
+             "Barnehagen fikk ikke svar fra barnevernet om bekymringsmeldingen",
+             "Bekymringsmelding fra barnehagen ble ikke besvart av barnevernet"]
+    items = [report(f"CHG-{i}", source_system="changes", title=f"Melding {i}", description=text,
+                    reported_category="Samhandling barn og unge", services_involved=["barnehage", "barnevern"])
+             for i, text in enumerate(texts)]
+    ids = [r["id"] for r in client.post("/api/v1/reports/batch", json={"reports": items}).json()["results"]]
+
+    def grouped() -> set[int]:
+        groups = client.get("/api/v1/stats/recurring", params={"min_size": 2}).json()["groups"]
+        return {i for g in groups for i in g["report_ids"] if i in ids}
+
+    assert grouped() == set(ids)
+    before = client.get(f"/api/v1/reports/{ids[0]}/similar").json()["items"]
+    assert before[0]["similarity"] < 1.0
+    changed = {**items[3], "description": "Skrivaren på kontoret er øydelagd, ingen kan skrive ut", "source_version": 2}
+    assert client.post("/api/v1/reports", json=changed).status_code == 200
+    assert grouped() == set(ids[:3])
+    same = {**items[2], "title": "Melding 0", "description": texts[0], "source_version": 2}
+    assert client.post("/api/v1/reports", json=same).status_code == 200
+    after = client.get(f"/api/v1/reports/{ids[0]}/similar").json()["items"]
+    assert (after[0]["report"]["id"], after[0]["similarity"]) == (ids[2], 1.0)
