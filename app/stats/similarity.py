@@ -16,6 +16,7 @@ so an answer is never computed from stale text.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -49,14 +50,11 @@ V = TypeVar("V")
 
 
 class Bounded(Generic[K, V]):
-    """A least-recently-used map whose entries weigh at most `size` together (each weighs 1 unless `weight`
-    says otherwise), safe to share between request threads."""
+    """A least-recently-used map of at most `size` entries, safe to share between request threads."""
 
-    def __init__(self, size: int, weight: Callable[[K], int] = lambda _: 1) -> None:
+    def __init__(self, size: int) -> None:
         self.size = size
-        self.weight = weight
         self._items: OrderedDict[K, V] = OrderedDict()
-        self._total = 0
         self._lock = threading.Lock()
 
     def get(self, key: K, compute: Callable[[], V]) -> V:
@@ -67,29 +65,38 @@ class Bounded(Generic[K, V]):
                 return self._items[key]
         value = compute()  # outside the lock: two threads may compute the same value, never a wrong one
         with self._lock:
-            if key not in self._items:
-                self._total += self.weight(key)
             self._items[key] = value
             self._items.move_to_end(key)
-            while self._total > self.size and len(self._items) > 1:
-                self._total -= self.weight(self._items.popitem(last=False)[0])
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
         return value
 
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
             self._items.clear()
-            self._total = 0
 
     def __len__(self) -> int:
         return len(self._items)
 
 
-# Bounded by what they hold: a set of 2,000 candidates is about 0.6 MB of text and, counted, some 15 MB of
-# n-grams; a group's labels are a few bytes a report, its key the reports themselves.
-_candidates: Bounded[tuple[Doc, ...], Candidates] = Bounded(2)
-_groups: Bounded[tuple[tuple[Doc, ...], float], np.ndarray] = Bounded(20_000, weight=lambda key: len(key[0]) + 1)
-_answers: Bounded[tuple[tuple[Doc, ...], int, float], list[Group]] = Bounded(8)
+# Bounded by what they hold: a set of 2,000 candidates, counted, is some 15 MB of n-grams; a group's labels
+# are a few bytes a report. Keys are fingerprints of the content, 16 bytes whatever the reports.
+_candidates: Bounded[bytes, Candidates] = Bounded(2)
+_groups: Bounded[tuple[bytes, float], np.ndarray] = Bounded(4096)
+_answers: Bounded[tuple[bytes, int, float], list[Group]] = Bounded(16)
+
+
+def fingerprint(docs: Sequence[Doc]) -> bytes:
+    """A 128-bit BLAKE2 digest of everything similarity reads of the documents, in order: any new, removed
+    or changed report (text, unit, services) changes it; lengths first, so no text can imitate a boundary."""
+    digest = hashlib.blake2b(digest_size=16)
+    for d in docs:
+        unit = d.unit or ""
+        services = ",".join(sorted(d.services))
+        digest.update(f"{d.id}:{len(d.text)}:{len(unit)}:{len(services)}:{d.text}{unit}{services}"
+                      .encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def clear_caches() -> None:
@@ -230,7 +237,7 @@ def most_similar(target: Doc, candidates: Sequence[Doc], limit: int) -> list[tup
     key = tuple(candidates)
     if not any(c.id != target.id for c in key):
         return []
-    kept = _candidates.get(key, lambda: Candidates.of(key))
+    kept = _candidates.get(fingerprint(key), lambda: Candidates.of(key))
     text = kept.text_similarity(target)
     scored = [(c.id, (1 - SERVICE_WEIGHT) * float(t) + SERVICE_WEIGHT * _service_overlap(target.services, c.services))
               for c, t in zip(key, text, strict=True) if c.id != target.id]
@@ -271,7 +278,7 @@ def recurring_groups(docs: Sequence[Doc], min_size: int, max_distance: float = 0
     """Groups of at least `min_size` similar reports, largest first: the reports are split by the pair of
     services they name, then clustered by text (average linkage on cosine distance)."""
     key = tuple(docs)
-    return _answers.get((key, min_size, max_distance), lambda: _recurring(key, min_size, max_distance))
+    return _answers.get((fingerprint(key), min_size, max_distance), lambda: _recurring(key, min_size, max_distance))
 
 
 def _recurring(docs: tuple[Doc, ...], min_size: int, max_distance: float) -> list[Group]:
@@ -286,7 +293,7 @@ def _recurring(docs: tuple[Doc, ...], min_size: int, max_distance: float) -> lis
             continue
         members = tuple(listed)
         # Kept per group of services: a new report changes its own group's key and no other.
-        labels = _groups.get((members, max_distance), lambda m=members: _group_labels(m, max_distance))
+        labels = _groups.get((fingerprint(members), max_distance), lambda m=members: _group_labels(m, max_distance))
         for label in dict.fromkeys(labels.tolist()):
             chosen = [m for m, lab in zip(members, labels, strict=True) if lab == label]
             if len(chosen) < min_size:

@@ -178,14 +178,29 @@ def test_a_changed_or_new_report_is_never_answered_from_the_cache() -> None:
 
 
 def test_caches_are_bounded() -> None:
-    cache: similarity.Bounded[int, int] = similarity.Bounded(3, weight=lambda key: 2 if key > 100 else 1)
+    cache: similarity.Bounded[int, int] = similarity.Bounded(3)
     for key in range(10):
         assert cache.get(key, lambda k=key: k * 2) == key * 2
     assert len(cache) == 3
-    cache.get(1000, lambda: 0)
-    assert len(cache) == 2
     calls = []
-    assert cache.get(1000, lambda: calls.append(1) or 5) == 0 and calls == []
+    assert cache.get(9, lambda: calls.append(1) or 5) == 18 and calls == []
+    assert cache.get(0, lambda: 7) == 7  # forgotten, computed again
+
+
+def test_fingerprints_change_with_any_content() -> None:
+    docs = seeded_docs(9, 50)
+    seen = {similarity.fingerprint(docs)}
+    variants = [docs[:-1], [*docs, docs[0]], docs[::-1],
+                [Doc(id=docs[0].id, text=docs[0].text + " ", services=docs[0].services, unit=docs[0].unit), *docs[1:]],
+                [Doc(id=docs[0].id, text=docs[0].text, services=docs[0].services | {"nav"}, unit=docs[0].unit),
+                 *docs[1:]],
+                [Doc(id=docs[0].id, text=docs[0].text, services=docs[0].services, unit=None), *docs[1:]],
+                [Doc(id=1, text="ab", services=frozenset(), unit="c")], [Doc(id=1, text="a", services=frozenset(),
+                                                                              unit="bc")]]
+    for variant in variants:
+        seen.add(similarity.fingerprint(variant))
+    assert len(seen) == len(variants) + 1
+    assert similarity.fingerprint(list(docs)) == similarity.fingerprint(tuple(docs))
 
 
 def test_the_server_does_not_import_scikit_learn() -> None:
