@@ -95,22 +95,20 @@ WHERE r.confirmed_category_code = 'samhandling_barn_unge' AND r.reported_on BETW
 GROUP BY 1, 2
 """
 ESTIMATE_SQL = """
-WITH filtered AS (
-  SELECT r.id, r.confirmed_category_code, s.report_id AS scored, s.flagged, s.score
-  FROM report r LEFT JOIN report_score s ON s.report_id = r.id
-  WHERE r.reported_on BETWEEN %(first)s AND %(last)s
-), latest AS (
+WITH latest AS (
   SELECT max(id) AS id FROM review GROUP BY report_id
 )
 SELECT
-  (SELECT count(*) FROM filtered WHERE confirmed_category_code = 'samhandling_barn_unge'),
-  (SELECT count(*) FILTER (WHERE scored IS NULL) FROM filtered f
-     WHERE coalesce(f.confirmed_category_code, '') <> 'samhandling_barn_unge'
-       AND NOT EXISTS (SELECT 1 FROM review v WHERE v.report_id = f.id)),
-  (SELECT count(*) FILTER (WHERE flagged AND score >= %(middle)s) FROM filtered f
-     WHERE coalesce(f.confirmed_category_code, '') <> 'samhandling_barn_unge'
-       AND NOT EXISTS (SELECT 1 FROM review v WHERE v.report_id = f.id)),
+  count(*) FILTER (WHERE b.confirmed_category_code = 'samhandling_barn_unge'),
+  count(*) FILTER (WHERE b.flagged IS NULL AND undecided),
+  count(*) FILTER (WHERE b.flagged AND b.score >= %(middle)s AND undecided),
+  count(*) FILTER (WHERE b.flagged AND b.score < %(middle)s AND undecided),
+  count(*) FILTER (WHERE NOT b.flagged AND undecided),
   (SELECT count(*) FROM review v JOIN latest ON latest.id = v.id WHERE v.model_version = %(version)s)
+FROM estimate_basis b
+CROSS JOIN LATERAL (SELECT coalesce(b.confirmed_category_code, '') <> 'samhandling_barn_unge'
+                           AND NOT b.reviewed) AS u(undecided)
+WHERE b.reported_on BETWEEN %(first)s AND %(last)s
 """
 CANDIDATES_SQL = """
 SELECT r.id, r.title, r.description, r.unit_name,

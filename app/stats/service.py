@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from app.registry.models import ModelVersion
@@ -17,11 +17,11 @@ from app.report import service as report_service
 from app.report.models import Report
 from app.report.schemas import ReportFilter
 from app.review.labels import TARGET_CATEGORY
-from app.review.models import Decision, ReportLabel, ReportScore, Review
-from app.stats import pairs as pairs_module
+from app.review.models import Decision, ReportLabel, Review
 from app.stats import queries as stats_queries
 from app.stats import similarity
 from app.stats.estimate import Stratum, estimate
+from app.stats.models import EstimateBasis
 from app.stats.privacy import protect
 from app.stats.schemas import (
     CellOut,
@@ -69,25 +69,27 @@ def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo, departmen
     everything computed from it (the estimate and its interval), which would otherwise give it away."""
     _analytic(session)
     resolved = report_service.resolve_filter(load_taxonomy(session), f, local, departments)
-    where = stats_queries.where(resolved, stats_queries.Days(f.reported_from, f.reported_to))
     version = active_version(session)
     threshold = session.scalar(select(ModelVersion.threshold).where(ModelVersion.version == version)) or 0.5
     middle = (threshold + 1) / 2
-    confirmed = session.scalar(select(func.count()).select_from(Report).where(
-        *where, Report.confirmed_category_code == TARGET_CATEGORY)) or 0
-
-    band = case(
-        (ReportScore.report_id.is_(None), "unscored"),
-        (and_(ReportScore.flagged, ReportScore.score >= middle), "flag_high"),
-        (ReportScore.flagged, "flag_low"),
+    # One statement over the summary rows (migration 0008): the confirmed reports, and the undecided ones
+    # (no confirmed target category, no review) by score band.
+    kind = case(
+        (EstimateBasis.confirmed_category_code == TARGET_CATEGORY, "confirmed"),
+        (EstimateBasis.reviewed, "reviewed"),
+        (EstimateBasis.flagged.is_(None), "unscored"),
+        (and_(EstimateBasis.flagged, EstimateBasis.score >= middle), "flag_high"),
+        (EstimateBasis.flagged, "flag_low"),
         else_="unflagged",
-    )
-    population = dict(session.execute(
-        select(band, func.count()).select_from(Report).outerjoin(ReportScore, ReportScore.report_id == Report.id)
-        .where(*where, ~exists().where(Review.report_id == Report.id),
-               or_(Report.confirmed_category_code.is_(None), Report.confirmed_category_code != TARGET_CATEGORY))
-        .group_by(band)
-    ).all())
+    ).label("kind")
+    rows = select(kind).where(*stats_queries.Days(f.reported_from, f.reported_to).clauses(EstimateBasis.reported_on))
+    report_clauses = queries.filter_clauses(replace(resolved, reported_from=None, reported_before=None))
+    if report_clauses:  # a filter on other report columns: the summary rows of the reports it keeps
+        rows = rows.join(Report, Report.id == EstimateBasis.report_id).where(*report_clauses)
+    kinds = rows.subquery()  # grouped outside, so that the band's bound parameter is not compared with itself
+    population = {name: int(n) for name, n in session.execute(
+        select(kinds.c.kind, func.count()).group_by(kinds.c.kind))}
+    confirmed = population.get("confirmed", 0)
 
     latest = select(func.max(Review.id).label("id")).group_by(Review.report_id).subquery()
     review_band = case(
@@ -287,16 +289,16 @@ def matrix(session: Session, query: MatrixQuery, local: ZoneInfo, departments: f
     resolved = report_service.resolve_filter(load_taxonomy(session), chosen, local, departments)
     service_pairs: Counter[tuple[str, str, bool]] = Counter()
     agency_pairs: Counter[tuple[str, str, bool]] = Counter()
-    by_report: dict[int, tuple[str | None, str | None, set[str]]] = {}
-    days = stats_queries.Days(query.reported_from, query.reported_to)
-    for report_id, agency, unit, code in session.execute(stats_queries.report_services(resolved, days)):
-        entry = by_report.setdefault(report_id, (agency, unit, set()))
-        if code is not None:
-            entry[2].add(code)
-    for agency, unit, services in by_report.values():
-        found = pairs_module.pairs(services, pairs_module.reporting_service(agency, unit, services))
-        service_pairs.update(found)
-        agency_pairs.update({pairs_module.agency_pair(pair) for pair in found})
+    reports = 0
+    # One statement computes the pairs and the reporting side (stats_queries.matrix); unordered pairs come in
+    # the database's collation and are put in Python's order here.
+    for kind, a, b, directed, n in session.execute(
+            stats_queries.matrix(resolved, stats_queries.Days(query.reported_from, query.reported_to))):
+        if kind == "reports":
+            reports = int(n)
+            continue
+        pair = (a, b, True) if directed else (*sorted((a, b)), False)
+        (service_pairs if kind == "service" else agency_pairs)[pair] += int(n)
     hidden = 0
 
     def ranked(counter: Counter[tuple[str, str, bool]]) -> list[PairCount]:
@@ -305,7 +307,6 @@ def matrix(session: Session, query: MatrixQuery, local: ZoneInfo, departments: f
         hidden += len(counter) - len(shown)
         return [PairCount(a=a, b=b, directed=d, count=n) for (a, b, d), n in sorted(shown, key=lambda i: (-i[1], i[0]))]
 
-    reports = len(by_report)
     return MatrixOut(reports=reports if not (protect_small and 0 < reports < k) else 0,
                      service_pairs=ranked(service_pairs), agency_pairs=ranked(agency_pairs), hidden_pairs=hidden)
 
