@@ -12,7 +12,20 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, case, func, literal, null, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    case,
+    extract,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from app.report import queries
@@ -94,12 +107,28 @@ def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days) -> Select
                 Dimension.DEPARTMENT: Report.department_code, Dimension.AGENCY: Report.agency_code,
                 Dimension.UNIT: Report.unit_name, Dimension.STATUS: Report.status,
             }[dimension].label(dimension.value))
-    return statement.with_only_columns(*columns, func.count()).where(*conditions).group_by(*columns)
+    return statement.with_only_columns(*columns, func.count().label("n")).where(*conditions).group_by(*columns)
 
 
-def total(f: queries.ResolvedFilter, days: Days) -> Select[Any]:
-    """The number of distinct reports under a filter."""
-    return select(func.count()).select_from(Report).where(*where(f, days))
+def monthly(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str) -> Select[Any]:
+    """`counts` with its days folded into months: (kind, [year, month,] other key columns…, count).
+
+    The days are grouped first (the index order, see `counts`) and only their few hundred groups are folded
+    by year and month, so the date functions, slow on PostgreSQL over a year of rows, run on a few rows."""
+    inner = counts(by, f, days).subquery("by_day")
+    keys: list[Any] = []
+    for dimension in by:
+        if dimension is Dimension.PERIOD:
+            keys += [extract("year", inner.c.day).label("year"), extract("month", inner.c.day).label("month")]
+        else:
+            keys.append(inner.c[dimension.value])
+    return select(literal(kind).label("kind"), *keys, func.sum(inner.c.n).label("n")).group_by(*keys)
+
+
+def total_row(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str) -> Select[Any]:
+    """The number of distinct reports under a filter, shaped as a row of `monthly` (keys null)."""
+    width = sum(2 if d is Dimension.PERIOD else 1 for d in by)
+    return select(literal(kind), *[null()] * width, func.count()).select_from(Report).where(*where(f, days))
 
 
 def reported_range(f: queries.ResolvedFilter, days: Days) -> Select[Any]:

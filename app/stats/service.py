@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
 from app.registry.models import ModelVersion
@@ -147,22 +147,36 @@ def _periods(first: date, last: date, period: Period) -> list[str]:
     return keys
 
 
-def _cells(session: Session, query: CountsQuery, f: queries.ResolvedFilter,
-           days: stats_queries.Days) -> dict[tuple[str | None, ...], int]:
-    result: dict[tuple[str | None, ...], int] = defaultdict(int)
-    for row in session.execute(stats_queries.counts(query.by, f, days)):
-        values = list(row)
+def _cells(session: Session, query: CountsQuery, confirmed: queries.ResolvedFilter,
+           suggested: queries.ResolvedFilter | None, days: stats_queries.Days
+           ) -> tuple[dict[tuple[str | None, ...], int], dict[tuple[str | None, ...], int] | None, int, int | None]:
+    """The cells and the total of reports, confirmed and (when asked) with suggestions: one statement, months
+    folded in SQL (stats_queries.monthly); quarters and years are months added up here."""
+    parts = [stats_queries.monthly(query.by, confirmed, days, "confirmed"),
+             stats_queries.total_row(query.by, confirmed, days, "confirmed_total")]
+    if suggested is not None:
+        parts += [stats_queries.monthly(query.by, suggested, days, "suggested"),
+                  stats_queries.total_row(query.by, suggested, days, "suggested_total")]
+    cells: dict[str, dict[tuple[str | None, ...], int]] = {"confirmed": defaultdict(int), "suggested": defaultdict(int)}
+    totals: dict[str, int] = {}
+    for kind, *values, n in session.execute(union_all(*parts)):
+        if kind.endswith("_total"):
+            totals[kind] = int(n or 0)
+            continue
         key: list[str | None] = []
+        position = 0
         for dimension in query.by:
             if dimension is Dimension.PERIOD:
-                day = _as_date(values.pop(0))
-                key.append(_period_key(day.year, day.month, query.period))
+                key.append(_period_key(int(values[position]), int(values[position + 1]), query.period))
+                position += 2
             else:
-                value = values.pop(0)
+                value = values[position]
                 key.append(None if value is None else str(value))
-        # Days of one month, quarter or year fold into one cell: add, since a report is in one day only.
-        result[tuple(key)] += int(values.pop(0))
-    return result
+                position += 1
+        # Months of one quarter or year fold into one cell: add, since a report is in one month only.
+        cells[kind][tuple(key)] += int(n)
+    return (cells["confirmed"], cells["suggested"] if suggested is not None else None, totals["confirmed_total"],
+            totals.get("suggested_total") if suggested is not None else None)
 
 
 def counts(session: Session, query: CountsQuery, local: ZoneInfo, departments: frozenset[str] | None,
@@ -174,9 +188,8 @@ def counts(session: Session, query: CountsQuery, local: ZoneInfo, departments: f
     days = stats_queries.Days(query.reported_from, query.reported_to)
     # The same filter twice: once counting only what people said, once with the classifier's suggestions.
     confirmed_filter = replace(resolved, include_suggested=False)
-    confirmed = _cells(session, query, confirmed_filter, days)
     suggested_filter = replace(resolved, include_suggested=True) if resolved.include_suggested else None
-    suggested = _cells(session, query, suggested_filter, days) if suggested_filter else None
+    confirmed, suggested, *totals = _cells(session, query, confirmed_filter, suggested_filter, days)
 
     keys = set(confirmed) | set(suggested or {})
     if Dimension.PERIOD in query.by:
@@ -192,8 +205,6 @@ def counts(session: Session, query: CountsQuery, local: ZoneInfo, departments: f
                     key.insert(position, period)
                     keys.add(tuple(key))
     ordered = sorted(keys, key=lambda key: tuple((v is None, v or "") for v in key))
-    totals = (session.scalar(stats_queries.total(confirmed_filter, days)) or 0,
-              session.scalar(stats_queries.total(suggested_filter, days)) or 0 if suggested_filter else None)
 
     def shape(values: list[int]) -> list[CellOut]:
         if not protect_small:
@@ -229,18 +240,14 @@ def _range(session: Session, f: queries.ResolvedFilter, days: stats_queries.Days
     return days.first or first, days.last or last
 
 
-def _period_counts(session: Session, f: queries.ResolvedFilter, days: stats_queries.Days,
-                   period: Period) -> dict[str, int]:
-    result: dict[str, int] = defaultdict(int)
-    for day, n in session.execute(stats_queries.counts([Dimension.PERIOD], f, days)):
-        day = _as_date(day)
-        result[_period_key(day.year, day.month, period)] += int(n)
+def _period_counts(session: Session, filters: dict[str, queries.ResolvedFilter], days: stats_queries.Days,
+                   period: Period) -> dict[str, dict[str, int]]:
+    """Reports per period under each named filter, in one statement (months folded in SQL)."""
+    result: dict[str, dict[str, int]] = {name: defaultdict(int) for name in filters}
+    statement = union_all(*[stats_queries.monthly([Dimension.PERIOD], f, days, name) for name, f in filters.items()])
+    for name, year, month, n in session.execute(statement):
+        result[name][_period_key(int(year), int(month), period)] += int(n)
     return result
-
-
-def _as_date(value: date | str) -> date:
-    # A date column read through a label() keeps its type on both engines; text is accepted all the same.
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def trend(session: Session, query: TrendQuery, local: ZoneInfo, departments: frozenset[str] | None,
@@ -255,11 +262,11 @@ def trend(session: Session, query: TrendQuery, local: ZoneInfo, departments: fro
         return TrendOut(period=query.period, include_suggested=resolved.include_suggested, points=[])
     earlier = date(first.year - 1, first.month, 1)
     wide = stats_queries.Days(earlier, query.reported_to)
-    counted = _period_counts(session, resolved, wide, query.period)
     # The denominator: every report of the period in the same part of the organisation.
     everything = ReportFilter(department=query.department, agency=query.agency, unit=query.unit)
-    totals = _period_counts(session, report_service.resolve_filter(taxonomy, everything, local, departments), wide,
-                            query.period)
+    both = _period_counts(session, {"count": resolved, "all": report_service.resolve_filter(
+        taxonomy, everything, local, departments)}, wide, query.period)
+    counted, totals = both["count"], both["all"]
     series = _periods(earlier, last, query.period)
     shown = set(_periods(first, last, query.period))
     steps_per_year = {Period.MONTH: 12, Period.QUARTER: 4, Period.YEAR: 1}[query.period]
