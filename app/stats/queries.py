@@ -159,23 +159,26 @@ def matrix(f: queries.ResolvedFilter, days: Days) -> CompoundSelect:
     unordered pair comes once per report with a < b in the database's collation, which the caller puts in
     Python's order. An agency pair counts a report once however many of its service pairs map to it.
     """
-    reports = (select(Report.id.label("report_id"), _own_service_candidate().label("candidate"))
+    def services(label: Any) -> ColumnElement[bool]:
+        # By the label's key (report, dimension, code): a few probes per report of the filter.
+        return and_(label.report_id == Report.id, label.dimension == "service",
+                    label.provenance.in_(queries.label_provenances(f)), label.code != "it_system")
+
+    own = aliased(ReportLabel)
+    # Each report once with its own service (one probe of the label key), then its services twice.
+    reports = (select(Report.id.label("report_id"), select(own.code).where(
+                   services(own), own.code == _own_service_candidate()).scalar_subquery().label("own"))
                .where(*where(f, days)).cte("matrix_report"))
     label = aliased(ReportLabel)
-    services = (select(label.report_id, label.code, reports.c.candidate)
-                .join(reports, reports.c.report_id == label.report_id)
-                .where(label.dimension == "service", label.provenance.in_(queries.label_provenances(f)),
-                       label.code != "it_system", *days.clauses(label.reported_on))
-                .cte("matrix_service"))
-    own = (select(services.c.report_id, services.c.code.label("own"))
-           .where(services.c.code == services.c.candidate).cte("matrix_own"))
-    a, b = services.alias("a"), services.alias("b")
-    directed = own.c.own.is_not(None)
-    pairs = (select(a.c.report_id, a.c.code.label("a"), b.c.code.label("b"), directed.label("directed"))
+    named = (select(reports.c.report_id, reports.c.own, label.code)
+             .join(label, and_(label.report_id == reports.c.report_id, label.dimension == "service",
+                               label.provenance.in_(queries.label_provenances(f)), label.code != "it_system"))
+             .cte("matrix_service"))
+    a, b = named.alias("a"), named.alias("b")
+    pairs = (select(a.c.report_id, a.c.code.label("a"), b.c.code.label("b"), a.c.own.is_not(None).label("directed"))
              .join(b, b.c.report_id == a.c.report_id)
-             .outerjoin(own, own.c.report_id == a.c.report_id)
-             .where(or_(and_(own.c.own.is_(None), a.c.code < b.c.code),
-                        and_(a.c.code == own.c.own, b.c.code != own.c.own)))
+             .where(or_(and_(a.c.own.is_(None), a.c.code < b.c.code),
+                        and_(a.c.code == a.c.own, b.c.code != a.c.own)))
              .cte("matrix_pair"))
     first, second = _agency_of(pairs.c.a), _agency_of(pairs.c.b)
     agencies = select(pairs.c.report_id, pairs.c.directed,
