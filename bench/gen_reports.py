@@ -639,11 +639,9 @@ def load(url: URL, options: Options, log: Any = print) -> dict[str, Any]:
         index_started = time.perf_counter()
         for _, definition in indexes:
             conn.execute(definition)
-        # The estimate's summary rows are written by triggers, which were off during the load (migration 0008).
-        conn.execute("INSERT INTO estimate_basis (report_id, reported_on, confirmed_category_code, reviewed, "
-                     "flagged, score) SELECT r.id, r.reported_on, r.confirmed_category_code, "
-                     "EXISTS (SELECT 1 FROM review v WHERE v.report_id = r.id), s.flagged, s.score "
-                     "FROM report r LEFT JOIN report_score s ON s.report_id = r.id")
+        # The estimate's summary rows are written by triggers, which were off during the load: the migration's
+        # own backfill statement writes them (migration 0008).
+        conn.execute(estimate_basis_backfill())
         for table, column in (("report", "id"), ("review", "id")):
             conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence({}, {}), (SELECT max({}) FROM {}))").format(
                 sql.Literal(table), sql.Literal(column), sql.Identifier(column), sql.Identifier(table)))
@@ -656,6 +654,18 @@ def load(url: URL, options: Options, log: Any = print) -> dict[str, Any]:
     return {"rows": totals, "seconds": round(time.perf_counter() - started, 1), "copy_seconds": round(copy_seconds, 1),
             "index_seconds": round(index_seconds, 1), "vacuum_seconds": round(vacuum_seconds, 1),
             "model_version": version}
+
+
+def estimate_basis_backfill() -> str:
+    """The statement with which migration 0008 fills estimate_basis from the other tables."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0008_estimate_basis.py"
+    spec = importlib.util.spec_from_file_location("migration_0008", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.BACKFILL)
 
 
 def revision(url: URL) -> str | None:

@@ -95,16 +95,13 @@ WHERE r.confirmed_category_code = 'samhandling_barn_unge' AND r.reported_on BETW
 GROUP BY 1, 2
 """
 ESTIMATE_SQL = """
-WITH latest AS (
-  SELECT max(id) AS id FROM review GROUP BY report_id
-)
 SELECT
   count(*) FILTER (WHERE b.confirmed_category_code = 'samhandling_barn_unge'),
   count(*) FILTER (WHERE b.flagged IS NULL AND undecided),
   count(*) FILTER (WHERE b.flagged AND b.score >= %(middle)s AND undecided),
   count(*) FILTER (WHERE b.flagged AND b.score < %(middle)s AND undecided),
   count(*) FILTER (WHERE NOT b.flagged AND undecided),
-  (SELECT count(*) FROM review v JOIN latest ON latest.id = v.id WHERE v.model_version = %(version)s)
+  (SELECT count(*) FROM estimate_basis v WHERE v.reviewed AND v.review_model_version = %(version)s)
 FROM estimate_basis b
 CROSS JOIN LATERAL (SELECT coalesce(b.confirmed_category_code, '') <> 'samhandling_barn_unge'
                            AND NOT b.reviewed) AS u(undecided)

@@ -17,7 +17,7 @@ from app.report import service as report_service
 from app.report.models import Report
 from app.report.schemas import ReportFilter
 from app.review.labels import TARGET_CATEGORY
-from app.review.models import Decision, ReportLabel, Review
+from app.review.models import Decision, ReportLabel
 from app.stats import queries as stats_queries
 from app.stats import similarity
 from app.stats.estimate import Stratum, estimate
@@ -95,19 +95,20 @@ def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo, departmen
         select(kinds.c.kind, func.count()).group_by(kinds.c.kind))}
     confirmed = population.get("confirmed", 0)
 
-    latest = select(func.max(Review.id).label("id")).group_by(Review.report_id).subquery()
+    # The rates: the latest review of every reviewed report made with the active model (its summary row).
     review_band = case(
-        (and_(Review.flagged, Review.score >= middle), "flag_high"),
-        (Review.flagged, "flag_low"),
-        (Review.audit_sample, "unflagged"),
+        (and_(EstimateBasis.review_flagged, EstimateBasis.review_score >= middle), "flag_high"),
+        (EstimateBasis.review_flagged, "flag_low"),
+        (EstimateBasis.review_audit_sample, "unflagged"),
         else_="not_random",
-    )
-    positive = or_(Review.decision == Decision.CONFIRM.value,
-                   and_(Review.decision == Decision.CORRECT.value, Review.category_code == TARGET_CATEGORY))
-    reviewed = {name: (n, int(k or 0)) for name, n, k in session.execute(
-        select(review_band, func.count(), func.sum(case((positive, 1), else_=0)))
-        .join(latest, latest.c.id == Review.id).where(Review.model_version == version).group_by(review_band)
-    ).all()}
+    ).label("band")
+    positive = or_(EstimateBasis.review_decision == Decision.CONFIRM.value,
+                   and_(EstimateBasis.review_decision == Decision.CORRECT.value,
+                        EstimateBasis.review_category_code == TARGET_CATEGORY))
+    bands = select(review_band, case((positive, 1), else_=0).label("positive")).where(
+        EstimateBasis.reviewed, EstimateBasis.review_model_version == version).subquery()
+    reviewed = {name: (int(n), int(k or 0)) for name, n, k in session.execute(
+        select(bands.c.band, func.count(), func.sum(bands.c.positive)).group_by(bands.c.band)).all()}
 
     strata = [Stratum(name, population.get(name, 0), *reviewed.get(name, (0, 0)))
               for name in ("flag_high", "flag_low", "unflagged", "unscored")]

@@ -122,10 +122,10 @@ def test_estimate_basis_is_backfilled_from_reports_scores_and_reviews(databases:
         upgrade(url)
         with engine.connect() as connection:
             rows = connection.execute(text(
-                "SELECT report_id, reported_on, confirmed_category_code, reviewed, flagged, score FROM estimate_basis"
-                " ORDER BY report_id")).all()
-        assert [(r[0], str(r[1]), r[2], bool(r[3]), r[4] if r[4] is None else bool(r[4]), r[5]) for r in rows] == [
-            (11, "2026-02-01", "informasjonsplikt", False, True, 0.9),
-            (12, "2026-02-01", "informasjonsplikt", True, None, None)]
+                "SELECT report_id, reported_on, confirmed_category_code, reviewed, flagged, score, review_decision"
+                " FROM estimate_basis ORDER BY report_id")).all()
+        assert [(r[0], str(r[1]), r[2], bool(r[3]), r[4] if r[4] is None else bool(r[4]), r[5], r[6])
+                for r in rows] == [(11, "2026-02-01", "informasjonsplikt", False, True, 0.9, None),
+                                   (12, "2026-02-01", "informasjonsplikt", True, None, None, "reject")]
     finally:
         engine.dispose()

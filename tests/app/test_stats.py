@@ -546,14 +546,20 @@ def basis_disagreements(session: Session) -> dict[int, tuple[Any, Any]]:
 
     session.flush()
     session.expire_all()
-    reviewed = set(session.scalars(text("SELECT DISTINCT report_id FROM review")))
+    latest: dict[int, tuple[Any, ...]] = {}
+    for row in session.execute(text("SELECT report_id, model_version, decision, category_code, flagged, score, "
+                                    "audit_sample FROM review ORDER BY id")):
+        latest[row[0]] = (row[1], row[2], row[3], bool(row[4]), row[5], bool(row[6]))  # the last one stays
     scores = {r[0]: (bool(r[1]), float(r[2])) for r in session.execute(
         text("SELECT report_id, flagged, score FROM report_score"))}
-    truth = {r[0]: (str(r[1]), r[2], r[0] in reviewed, scores.get(r[0])) for r in session.execute(
+    truth = {r[0]: (str(r[1]), r[2], scores.get(r[0]), r[0] in latest, latest.get(r[0])) for r in session.execute(
         text("SELECT id, reported_on, confirmed_category_code FROM report"))}
-    basis = {r[0]: (str(r[1]), r[2], bool(r[3]), None if r[4] is None else (bool(r[4]), float(r[5])))
-             for r in session.execute(text("SELECT report_id, reported_on, confirmed_category_code, reviewed, "
-                                           "flagged, score FROM estimate_basis"))}
+    basis = {r[0]: (str(r[1]), r[2], None if r[3] is None else (bool(r[3]), float(r[4])), bool(r[5]),
+                    None if r[7] is None else (r[6], r[7], r[8], bool(r[9]), r[10], bool(r[11])))
+             for r in session.execute(text(
+                 "SELECT report_id, reported_on, confirmed_category_code, flagged, score, reviewed, "
+                 "review_model_version, review_decision, review_category_code, review_flagged, review_score, "
+                 "review_audit_sample FROM estimate_basis"))}
     return {i: (truth.get(i), basis.get(i)) for i in set(truth) | set(basis) if truth.get(i) != basis.get(i)}
 
 
@@ -633,6 +639,20 @@ def test_estimate_strata_equal_python(client: TestClient, seeded: list[dict[str,
         flagged, score = scores.get(i, (None, 0.0))
         bands["unscored" if flagged is None else "flag_high" if flagged and score >= middle
               else "flag_low" if flagged else "unflagged"] += 1
+    latest: dict[int, tuple[Any, ...]] = {}
+    for row in session.execute(text("SELECT report_id, model_version, decision, category_code, flagged, score, "
+                                    "audit_sample FROM review ORDER BY id")):
+        latest[row[0]] = tuple(row[1:])
+    rates: Counter[tuple[str, bool]] = Counter()
+    for model, decision, category, flagged, score, sample in latest.values():
+        if model != version:
+            continue
+        band = ("flag_high" if flagged and score >= middle else "flag_low" if flagged
+                else "unflagged" if sample else "not_random")
+        rates[band, decision == "confirm" or (decision == "correct" and category == "samhandling_barn_unge")] += 1
+    assert {s["name"]: (s["reviewed"], s["confirmed_in_review"]) for s in result["strata"]} == {
+        name: (rates[name, True] + rates[name, False], rates[name, True])
+        for name in ("flag_high", "flag_low", "unflagged", "unscored")}
     assert chosen, "the filter chose no report"
     assert result["confirmed"] == len(confirmed)
     assert {s["name"]: s["unreviewed_reports"] for s in result["strata"]} == {
