@@ -69,13 +69,18 @@ def year_bounds(year: int) -> dict[str, Any]:
 # Every reference filters on the Oslo reporting date (`reported_on`), as the app's statistics do, reads the
 # same indexes (the counts reference the labels' copy of the date, migration 0007) and groups by day, the
 # fastest grouping on PostgreSQL; folding days into months is left to the client, as the app does.
+# The counts answer has the cells and the number of distinct reports under the filter (the total row).
 COUNTS_SQL = """
 SELECT l.reported_on, l.code, count(*)
 FROM report_label l
 WHERE l.dimension = 'target_group' AND l.provenance IN ('adviser', 'reporter')
   AND l.reported_on BETWEEN %(first)s AND %(last)s
 GROUP BY 1, 2
+UNION ALL
+SELECT NULL, NULL, count(*) FROM report WHERE reported_on BETWEEN %(first)s AND %(last)s
 """
+# Until 2026-12-06 the reference had the cells only; kept to compare with the earlier figures (--only cells).
+COUNTS_CELLS_SQL = COUNTS_SQL.split("UNION ALL")[0]
 TREND_SQL = """
 SELECT 'count', reported_on, count(*) FROM report
 WHERE confirmed_category_code = 'samhandling_barn_unge' AND reported_on BETWEEN %(year_before)s AND %(last)s
@@ -130,6 +135,8 @@ def cases(year: int, similar_to: int, middle: float, version: str | None) -> lis
             Case("counts by month × target group", role, "/api/v1/stats/counts", counts, COUNTS_SQL, sql_params),
             Case("counts by month × target group, CSV", role, "/api/v1/stats/counts", {**counts, "format": "csv"},
                  COUNTS_SQL, sql_params),
+            Case("counts, cells-only reference", role, "/api/v1/stats/counts", counts, COUNTS_CELLS_SQL,
+                 sql_params),
             Case("trend by month", role, "/api/v1/stats/trend", trend, TREND_SQL, sql_params),
             Case("collaboration matrix", role, "/api/v1/stats/collaboration-matrix", params, MATRIX_SQL,
                  sql_params),

@@ -189,6 +189,10 @@ def counts(session: Session, query: CountsQuery, local: ZoneInfo, departments: f
     """Counts grouped by one or two dimensions, confirmed and (if asked) with suggestions; empty periods
     are zeros; small counts are protected when `protect_small`."""
     _analytic(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # The total counts a year of report dates (220,000 index entries): 9.5 ms alone, 19 ms when PostgreSQL
+        # starts two parallel workers for it (measured on a million reports, 2 CPUs).
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
     days = stats_queries.Days(query.reported_from, query.reported_to)
     # The same filter twice: once counting only what people said, once with the classifier's suggestions.
