@@ -17,8 +17,8 @@ What one run does (loopback only, bounded):
 
 The references compute what each endpoint's SQL computes; where the endpoint does more in Python, the
 reference is the data it needs: the matrix's reference counts unordered service pairs in SQL (the app also
-works out which side reported), the references of `recurring` and `similar` read the candidate reports
-(the app then compares their texts).
+works out which side reported, in the same statement), the references of `recurring` and `similar` read the
+candidate reports (the app then compares their texts).
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, text, union_all
+from sqlalchemy import and_, case, func, or_, select, text, true, union_all
 from sqlalchemy.orm import Session
 
 from app.registry.models import ModelVersion
@@ -76,39 +77,44 @@ def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo, departmen
     version = active_version(session)
     threshold = session.scalar(select(ModelVersion.threshold).where(ModelVersion.version == version)) or 0.5
     middle = (threshold + 1) / 2
-    # One statement over the summary rows (migration 0008): the confirmed reports, and the undecided ones
-    # (no confirmed target category, no review) by score band.
-    kind = case(
-        (EstimateBasis.confirmed_category_code == TARGET_CATEGORY, "confirmed"),
-        (EstimateBasis.reviewed, "reviewed"),
-        (EstimateBasis.flagged.is_(None), "unscored"),
-        (and_(EstimateBasis.flagged, EstimateBasis.score >= middle), "flag_high"),
-        (EstimateBasis.flagged, "flag_low"),
-        else_="unflagged",
-    ).label("kind")
-    rows = select(kind).where(*stats_queries.Days(f.reported_from, f.reported_to).clauses(EstimateBasis.reported_on))
+    # One statement over the summary rows (migration 0008), answering one row: the confirmed reports and the
+    # undecided ones (no confirmed target category, no review) per score band in the period, and the latest
+    # reviews made with the active model (of every period) per band, with how many of them found a case.
+    basis = EstimateBasis
+
+    def number(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    undecided = and_(or_(basis.confirmed_category_code.is_(None), basis.confirmed_category_code != TARGET_CATEGORY),
+                     ~basis.reviewed)
+    bands = {
+        "flag_high": and_(basis.flagged, basis.score >= middle),
+        "flag_low": and_(basis.flagged, basis.score < middle),
+        "unflagged": ~basis.flagged,
+        "unscored": basis.flagged.is_(None),
+    }
+    population_row = select(number(basis.confirmed_category_code == TARGET_CATEGORY).label("confirmed"),
+                            *[number(and_(undecided, c)).label(name) for name, c in bands.items()]).where(
+        *stats_queries.Days(f.reported_from, f.reported_to).clauses(basis.reported_on))
     report_clauses = queries.filter_clauses(replace(resolved, reported_from=None, reported_before=None))
     if report_clauses:  # a filter on other report columns: the summary rows of the reports it keeps
-        rows = rows.join(Report, Report.id == EstimateBasis.report_id).where(*report_clauses)
-    kinds = rows.subquery()  # grouped outside, so that the band's bound parameter is not compared with itself
-    population = {name: int(n) for name, n in session.execute(
-        select(kinds.c.kind, func.count()).group_by(kinds.c.kind))}
-    confirmed = population.get("confirmed", 0)
-
-    # The rates: the latest review of every reviewed report made with the active model (its summary row).
-    review_band = case(
-        (and_(EstimateBasis.review_flagged, EstimateBasis.review_score >= middle), "flag_high"),
-        (EstimateBasis.review_flagged, "flag_low"),
-        (EstimateBasis.review_audit_sample, "unflagged"),
-        else_="not_random",
-    ).label("band")
-    positive = or_(EstimateBasis.review_decision == Decision.CONFIRM.value,
-                   and_(EstimateBasis.review_decision == Decision.CORRECT.value,
-                        EstimateBasis.review_category_code == TARGET_CATEGORY))
-    bands = select(review_band, case((positive, 1), else_=0).label("positive")).where(
-        EstimateBasis.reviewed, EstimateBasis.review_model_version == version).subquery()
-    reviewed = {name: (int(n), int(k or 0)) for name, n, k in session.execute(
-        select(bands.c.band, func.count(), func.sum(bands.c.positive)).group_by(bands.c.band)).all()}
+        population_row = population_row.join(Report, Report.id == basis.report_id).where(*report_clauses)
+    high = and_(basis.review_flagged, basis.review_score >= middle)
+    review_bands = {
+        "flag_high": high,
+        "flag_low": and_(basis.review_flagged, or_(basis.review_score.is_(None), basis.review_score < middle)),
+        "unflagged": and_(~basis.review_flagged, basis.review_audit_sample),
+    }
+    positive = or_(basis.review_decision == Decision.CONFIRM.value,
+                   and_(basis.review_decision == Decision.CORRECT.value, basis.review_category_code == TARGET_CATEGORY))
+    review_row = select(*[column for name, c in review_bands.items() for column in (
+        number(c).label(f"{name}_reviewed"), number(and_(c, positive)).label(f"{name}_positives"))]).where(
+        basis.reviewed, basis.review_model_version == version)
+    counted, reviews = population_row.subquery("counted"), review_row.subquery("reviews")
+    row = session.execute(select(counted, reviews).select_from(counted.join(reviews, true()))).one()._mapping
+    confirmed = int(row["confirmed"])
+    population = {name: int(row[name]) for name in bands}
+    reviewed = {name: (int(row[f"{name}_reviewed"]), int(row[f"{name}_positives"])) for name in review_bands}
 
     strata = [Stratum(name, population.get(name, 0), *reviewed.get(name, (0, 0)))
               for name in ("flag_high", "flag_low", "unflagged", "unscored")]
