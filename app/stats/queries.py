@@ -159,18 +159,13 @@ def matrix(f: queries.ResolvedFilter, days: Days) -> CompoundSelect:
     unordered pair comes once per report with a < b in the database's collation, which the caller puts in
     Python's order. An agency pair counts a report once however many of its service pairs map to it.
     """
-    def services(label: Any) -> ColumnElement[bool]:
-        # By the label's key (report, dimension, code): a few probes per report of the filter.
-        return and_(label.report_id == Report.id, label.dimension == "service",
-                    label.provenance.in_(queries.label_provenances(f)), label.code != "it_system")
-
-    own = aliased(ReportLabel)
-    # Each report once with its own service (one probe of the label key), then its services twice.
-    reports = (select(Report.id.label("report_id"), select(own.code).where(
-                   services(own), own.code == _own_service_candidate()).scalar_subquery().label("own"))
+    reports = (select(Report.id.label("report_id"), _own_service_candidate().label("candidate"))
                .where(*where(f, days)).cte("matrix_report"))
     label = aliased(ReportLabel)
-    named = (select(reports.c.report_id, reports.c.own, label.code)
+    # Each report's services by the label's key (a few probes per report); its own service is the one the
+    # reporting unit names, if the report names it too.
+    own = func.max(case((label.code == reports.c.candidate, label.code))).over(partition_by=reports.c.report_id)
+    named = (select(reports.c.report_id, own.label("own"), label.code)
              .join(label, and_(label.report_id == reports.c.report_id, label.dimension == "service",
                                label.provenance.in_(queries.label_provenances(f)), label.code != "it_system"))
              .cte("matrix_service"))
