@@ -6,7 +6,7 @@ from app.db import Base
 from app.registry.models import ActiveModel, ModelVersion, RescoreRun
 from app.report.models import Report, ReportLink, ReportService, ReportTargetGroup
 from app.review.models import ReportLabel, ReportScore, Review
-from app.stats.models import STATS_INDEXES
+from app.stats.models import STATS_INDEXES, EstimateBasis
 from app.taxonomy.models import CategoryAlias, TaxonomyCode
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "AuditEventReport",
     "Base",
     "CategoryAlias",
+    "EstimateBasis",
     "ModelVersion",
     "Report",
     "ReportLabel",

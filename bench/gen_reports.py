@@ -639,6 +639,9 @@ def load(url: URL, options: Options, log: Any = print) -> dict[str, Any]:
         index_started = time.perf_counter()
         for _, definition in indexes:
             conn.execute(definition)
+        # The estimate's summary rows are written by triggers, which were off during the load: the migration's
+        # own backfill statement writes them (migration 0008).
+        conn.execute(estimate_basis_backfill())
         for table, column in (("report", "id"), ("review", "id")):
             conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence({}, {}), (SELECT max({}) FROM {}))").format(
                 sql.Literal(table), sql.Literal(column), sql.Identifier(column), sql.Identifier(table)))
@@ -653,6 +656,25 @@ def load(url: URL, options: Options, log: Any = print) -> dict[str, Any]:
             "model_version": version}
 
 
+def estimate_basis_backfill() -> str:
+    """The statement with which migration 0008 fills estimate_basis from the other tables."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0008_estimate_basis.py"
+    spec = importlib.util.spec_from_file_location("migration_0008", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.BACKFILL)
+
+
+def revision(url: URL) -> str | None:
+    """The database's Alembic revision."""
+    with psycopg.connect(libpq(url)) as conn:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if row is None else str(row[0])
+
+
 def ensure(admin: URL, name: str, options: Options, reuse: bool, log: Any = print) -> URL:
     """The URL of a complete, migrated bench database: kept when `reuse` and it matches, else generated."""
     from app.migrate import upgrade
@@ -660,7 +682,13 @@ def ensure(admin: URL, name: str, options: Options, reuse: bool, log: Any = prin
     _check_name(name)
     url = database_url(admin, name)
     if reuse and existing_marker(admin, name) == marker(options):
+        before = revision(url)
         upgrade(url.render_as_string(hide_password=False))  # a migration added since the load runs on its rows
+        if revision(url) != before:
+            # New tables and indexes: visibility map and planner statistics, as after a load.
+            with psycopg.connect(libpq(url), autocommit=True) as conn:
+                conn.execute("VACUUM (ANALYZE)")
+            log(f"migrated {name} from {before} to {revision(url)}, vacuumed and analysed")
         log(f"reusing {name} ({options.reports:,} reports, seed {options.seed})")
         return url
     log(f"generating {options.reports:,} reports into {name} (seed {options.seed})")

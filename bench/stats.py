@@ -17,8 +17,8 @@ What one run does (loopback only, bounded):
 
 The references compute what each endpoint's SQL computes; where the endpoint does more in Python, the
 reference is the data it needs: the matrix's reference counts unordered service pairs in SQL (the app also
-works out which side reported), the references of `recurring` and `similar` read the candidate reports
-(the app then compares their texts).
+works out which side reported, in the same statement), the references of `recurring` and `similar` read the
+candidate reports (the app then compares their texts).
 """
 
 from __future__ import annotations
@@ -70,13 +70,18 @@ def year_bounds(year: int) -> dict[str, Any]:
 # Every reference filters on the Oslo reporting date (`reported_on`), as the app's statistics do, reads the
 # same indexes (the counts reference the labels' copy of the date, migration 0007) and groups by day, the
 # fastest grouping on PostgreSQL; folding days into months is left to the client, as the app does.
+# The counts answer has the cells and the number of distinct reports under the filter (the total row).
 COUNTS_SQL = """
 SELECT l.reported_on, l.code, count(*)
 FROM report_label l
 WHERE l.dimension = 'target_group' AND l.provenance IN ('adviser', 'reporter')
   AND l.reported_on BETWEEN %(first)s AND %(last)s
 GROUP BY 1, 2
+UNION ALL
+SELECT NULL, NULL, count(*) FROM report WHERE reported_on BETWEEN %(first)s AND %(last)s
 """
+# Until 2026-12-06 the reference had the cells only; kept to compare with the earlier figures (--only cells).
+COUNTS_CELLS_SQL = COUNTS_SQL.split("UNION ALL")[0]
 TREND_SQL = """
 SELECT 'count', reported_on, count(*) FROM report
 WHERE confirmed_category_code = 'samhandling_barn_unge' AND reported_on BETWEEN %(year_before)s AND %(last)s
@@ -96,22 +101,17 @@ WHERE r.confirmed_category_code = 'samhandling_barn_unge' AND r.reported_on BETW
 GROUP BY 1, 2
 """
 ESTIMATE_SQL = """
-WITH filtered AS (
-  SELECT r.id, r.confirmed_category_code, s.report_id AS scored, s.flagged, s.score
-  FROM report r LEFT JOIN report_score s ON s.report_id = r.id
-  WHERE r.reported_on BETWEEN %(first)s AND %(last)s
-), latest AS (
-  SELECT max(id) AS id FROM review GROUP BY report_id
-)
 SELECT
-  (SELECT count(*) FROM filtered WHERE confirmed_category_code = 'samhandling_barn_unge'),
-  (SELECT count(*) FILTER (WHERE scored IS NULL) FROM filtered f
-     WHERE coalesce(f.confirmed_category_code, '') <> 'samhandling_barn_unge'
-       AND NOT EXISTS (SELECT 1 FROM review v WHERE v.report_id = f.id)),
-  (SELECT count(*) FILTER (WHERE flagged AND score >= %(middle)s) FROM filtered f
-     WHERE coalesce(f.confirmed_category_code, '') <> 'samhandling_barn_unge'
-       AND NOT EXISTS (SELECT 1 FROM review v WHERE v.report_id = f.id)),
-  (SELECT count(*) FROM review v JOIN latest ON latest.id = v.id WHERE v.model_version = %(version)s)
+  count(*) FILTER (WHERE b.confirmed_category_code = 'samhandling_barn_unge'),
+  count(*) FILTER (WHERE b.flagged IS NULL AND undecided),
+  count(*) FILTER (WHERE b.flagged AND b.score >= %(middle)s AND undecided),
+  count(*) FILTER (WHERE b.flagged AND b.score < %(middle)s AND undecided),
+  count(*) FILTER (WHERE NOT b.flagged AND undecided),
+  (SELECT count(*) FROM estimate_basis v WHERE v.reviewed AND v.review_model_version = %(version)s)
+FROM estimate_basis b
+CROSS JOIN LATERAL (SELECT coalesce(b.confirmed_category_code, '') <> 'samhandling_barn_unge'
+                           AND NOT b.reviewed) AS u(undecided)
+WHERE b.reported_on BETWEEN %(first)s AND %(last)s
 """
 CANDIDATES_SQL = """
 SELECT r.id, r.title, r.description, r.unit_name,
@@ -136,6 +136,8 @@ def cases(year: int, similar_to: int, middle: float, version: str | None) -> lis
             Case("counts by month × target group", role, "/api/v1/stats/counts", counts, COUNTS_SQL, sql_params),
             Case("counts by month × target group, CSV", role, "/api/v1/stats/counts", {**counts, "format": "csv"},
                  COUNTS_SQL, sql_params),
+            Case("counts, cells-only reference", role, "/api/v1/stats/counts", counts, COUNTS_CELLS_SQL,
+                 sql_params),
             Case("trend by month", role, "/api/v1/stats/trend", trend, TREND_SQL, sql_params),
             Case("collaboration matrix", role, "/api/v1/stats/collaboration-matrix", params, MATRIX_SQL,
                  sql_params),

@@ -12,12 +12,26 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    case,
+    extract,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from app.report import queries
 from app.report.models import Report
 from app.review.models import ReportLabel
+from app.stats.pairs import AGENCY_SERVICE, SERVICE_AGENCY, UNIT_WORDS
 from app.stats.schemas import Dimension
 
 LABEL_DIMENSIONS = {Dimension.TARGET_GROUP: "target_group", Dimension.SERVICE: "service"}
@@ -93,12 +107,28 @@ def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days) -> Select
                 Dimension.DEPARTMENT: Report.department_code, Dimension.AGENCY: Report.agency_code,
                 Dimension.UNIT: Report.unit_name, Dimension.STATUS: Report.status,
             }[dimension].label(dimension.value))
-    return statement.with_only_columns(*columns, func.count()).where(*conditions).group_by(*columns)
+    return statement.with_only_columns(*columns, func.count().label("n")).where(*conditions).group_by(*columns)
 
 
-def total(f: queries.ResolvedFilter, days: Days) -> Select[Any]:
-    """The number of distinct reports under a filter."""
-    return select(func.count()).select_from(Report).where(*where(f, days))
+def monthly(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str) -> Select[Any]:
+    """`counts` with its days folded into months: (kind, [year, month,] other key columns…, count).
+
+    The days are grouped first (the index order, see `counts`) and only their few hundred groups are folded
+    by year and month, so the date functions, slow on PostgreSQL over a year of rows, run on a few rows."""
+    inner = counts(by, f, days).subquery("by_day")
+    keys: list[Any] = []
+    for dimension in by:
+        if dimension is Dimension.PERIOD:
+            keys += [extract("year", inner.c.day).label("year"), extract("month", inner.c.day).label("month")]
+        else:
+            keys.append(inner.c[dimension.value])
+    return select(literal(kind).label("kind"), *keys, func.sum(inner.c.n).label("n")).group_by(*keys)
+
+
+def total_row(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str) -> Select[Any]:
+    """The number of distinct reports under a filter, shaped as a row of `monthly` (keys null)."""
+    width = sum(2 if d is Dimension.PERIOD else 1 for d in by)
+    return select(literal(kind), *[null()] * width, func.count()).select_from(Report).where(*where(f, days))
 
 
 def reported_range(f: queries.ResolvedFilter, days: Days) -> Select[Any]:
@@ -106,12 +136,55 @@ def reported_range(f: queries.ResolvedFilter, days: Days) -> Select[Any]:
     return select(func.min(Report.reported_on), func.max(Report.reported_on)).where(*where(f, days))
 
 
-def report_services(f: queries.ResolvedFilter, days: Days) -> Select[Any]:
-    """(report id, agency, unit, service code or None) for every report under a filter and its services."""
+def _own_service_candidate() -> ColumnElement[Any]:
+    """`pairs.reporting_service` before its last test, in SQL: the service the reporting agency is, or else
+    the first service word in the unit's name (the report must still name that service)."""
+    unit = queries.fold(Report.unit_name)
+    by_unit = case(*[(unit.like(f"%{word}%"), service) for word, service in UNIT_WORDS.items()], else_=null())
+    return case(*[(Report.agency_code == agency, service) for agency, service in AGENCY_SERVICE.items()],
+                else_=by_unit)
+
+
+def _agency_of(code: Any) -> ColumnElement[Any]:
+    """`pairs.agency_of` in SQL."""
+    return case(*[(code == service, agency) for service, agency in SERVICE_AGENCY.items()], else_="external")
+
+
+def matrix(f: queries.ResolvedFilter, days: Days) -> CompoundSelect:
+    """The collaboration matrix in one statement: rows (kind, a, b, directed, count) where kind is 'service'
+    (reports per service pair), 'agency' (reports per agency pair) or 'reports' (reports under the filter).
+
+    The pairs of a report are those of `pairs.pairs`: from its own service (when `pairs.reporting_service`
+    finds one) to each other service, directed, or else every unordered pair; an IT system makes no pair. An
+    unordered pair comes once per report with a < b in the database's collation, which the caller puts in
+    Python's order. An agency pair counts a report once however many of its service pairs map to it.
+    """
+    reports = (select(Report.id.label("report_id"), _own_service_candidate().label("candidate"))
+               .where(*where(f, days)).cte("matrix_report"))
     label = aliased(ReportLabel)
-    # The labels' own copy of the date narrows the label side to the period as well.
-    return (select(Report.id, Report.agency_code, Report.unit_name, label.code)
-            .outerjoin(label, and_(label.report_id == Report.id, label.dimension == "service",
-                                   label.provenance.in_(queries.label_provenances(f)),
-                                   *days.clauses(label.reported_on)))
-            .where(*where(f, days)))
+    # Each report's services by the label's key (a few probes per report); its own service is the one the
+    # reporting unit names, if the report names it too.
+    own = func.max(case((label.code == reports.c.candidate, label.code))).over(partition_by=reports.c.report_id)
+    named = (select(reports.c.report_id, own.label("own"), label.code)
+             .join(label, and_(label.report_id == reports.c.report_id, label.dimension == "service",
+                               label.provenance.in_(queries.label_provenances(f)), label.code != "it_system"))
+             .cte("matrix_service"))
+    a, b = named.alias("a"), named.alias("b")
+    pairs = (select(a.c.report_id, a.c.code.label("a"), b.c.code.label("b"), a.c.own.is_not(None).label("directed"))
+             .join(b, b.c.report_id == a.c.report_id)
+             .where(or_(and_(a.c.own.is_(None), a.c.code < b.c.code),
+                        and_(a.c.code == a.c.own, b.c.code != a.c.own)))
+             .cte("matrix_pair"))
+    first, second = _agency_of(pairs.c.a), _agency_of(pairs.c.b)
+    agencies = select(pairs.c.report_id, pairs.c.directed,
+                      case((or_(pairs.c.directed, first <= second), first), else_=second).label("a"),
+                      case((or_(pairs.c.directed, first <= second), second), else_=first).label("b")
+                      ).subquery("matrix_agency")
+    return union_all(
+        select(literal("service").label("kind"), pairs.c.a, pairs.c.b, pairs.c.directed, func.count().label("n"))
+        .group_by(pairs.c.a, pairs.c.b, pairs.c.directed),
+        select(literal("agency"), agencies.c.a, agencies.c.b, agencies.c.directed,
+               func.count(agencies.c.report_id.distinct()))
+        .group_by(agencies.c.a, agencies.c.b, agencies.c.directed),
+        select(literal("reports"), null(), null(), null(), func.count()).select_from(reports),
+    )

@@ -93,3 +93,39 @@ def test_local_reporting_date_is_backfilled_in_oslo_time(databases: DatabaseFact
             assert str(connection.scalar(text("SELECT reported_on FROM report WHERE id = 9"))) == "2026-02-01"
     finally:
         engine.dispose()
+
+
+def test_estimate_basis_is_backfilled_from_reports_scores_and_reviews(databases: DatabaseFactory) -> None:
+    from sqlalchemy import text
+
+    url = databases.new()
+    upgrade(url, "0007")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            for report_id in (11, 12):
+                connection.execute(text(
+                    "INSERT INTO report (id, source_system, external_id, title, description, reported_at, reported_on,"
+                    " occurred_sort_at, status, source_version, source_version_key, content_hash, created_at,"
+                    " updated_at, redacted_identity_numbers, redacted_phone_numbers, redacted_emails, audit_draw,"
+                    " confirmed_category_code) VALUES (:id, 'bkkvalitet', :ext, 't', 'd', '2026-01-31 23:30:00',"
+                    " '2026-02-01', '2026-01-31 23:30:00', 'lukket', '1', 1, 'h', '2026-01-31 23:30:00',"
+                    " '2026-01-31 23:30:00', 0, 0, 0, 0.5, 'informasjonsplikt')"),
+                    {"id": report_id, "ext": f"B-{report_id}"})
+            connection.execute(text(
+                "INSERT INTO report_score (report_id, model_version, score, threshold, flagged, target_groups,"
+                " services, explanation, scored_at)"
+                " VALUES (11, 'm', 0.9, 0.5, TRUE, '[]', '[]', '[]', '2026-02-01 00:00:00')"))
+            connection.execute(text(
+                "INSERT INTO review (report_id, decision, reviewer, reviewed_at, flagged, audit_sample)"
+                " VALUES (12, 'reject', 'key:test', '2026-02-02 00:00:00', FALSE, FALSE)"))
+        upgrade(url)
+        with engine.connect() as connection:
+            rows = connection.execute(text(
+                "SELECT report_id, reported_on, confirmed_category_code, reviewed, flagged, score, review_decision"
+                " FROM estimate_basis ORDER BY report_id")).all()
+        assert [(r[0], str(r[1]), r[2], bool(r[3]), r[4] if r[4] is None else bool(r[4]), r[5], r[6])
+                for r in rows] == [(11, "2026-02-01", "informasjonsplikt", False, True, 0.9, None),
+                                   (12, "2026-02-01", "informasjonsplikt", True, None, None, "reject")]
+    finally:
+        engine.dispose()

@@ -77,6 +77,10 @@ def period(item: dict[str, Any], kind: str) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
+def local_day(item: dict[str, Any]) -> str:
+    return datetime.fromisoformat(item["reported_at"]).astimezone(OSLO).date().isoformat()
+
+
 def values(item: dict[str, Any], dimension: str, kind: str, suggested: bool) -> list[str | None]:
     provenances = {"reporter", "adviser", *({"classifier"} if suggested else set())}
     if dimension == "period":
@@ -533,3 +537,126 @@ def test_counts_under_a_filter_equal_python(client: TestClient, seeded: list[dic
         got = {tuple(row["key"][d] for d in by): row[view]["value"] for row in body["rows"]}
         assert {k: v for k, v in got.items() if v} == dict(expected(chosen, by, "month", suggested)), view
     assert body["total"]["confirmed"]["value"] == len(chosen)
+
+
+# --------------------------------------------------------------------------------------------------
+# The estimate's summary rows (migration 0008) agree with the tables they summarise, and the estimate
+# counts what a plain Python computation over those tables counts.
+
+def basis_disagreements(session: Session) -> dict[int, tuple[Any, Any]]:
+    """Reports whose estimate_basis row differs from what report, report_score and review say (none: {})."""
+    from sqlalchemy import text
+
+    session.flush()
+    session.expire_all()
+    latest: dict[int, tuple[Any, ...]] = {}
+    for row in session.execute(text("SELECT report_id, model_version, decision, category_code, flagged, score, "
+                                    "audit_sample FROM review ORDER BY id")):
+        latest[row[0]] = (row[1], row[2], row[3], bool(row[4]), row[5], bool(row[6]))  # the last one stays
+    scores = {r[0]: (bool(r[1]), float(r[2])) for r in session.execute(
+        text("SELECT report_id, flagged, score FROM report_score"))}
+    truth = {r[0]: (str(r[1]), r[2], scores.get(r[0]), r[0] in latest, latest.get(r[0])) for r in session.execute(
+        text("SELECT id, reported_on, confirmed_category_code FROM report"))}
+    basis = {r[0]: (str(r[1]), r[2], None if r[3] is None else (bool(r[3]), float(r[4])), bool(r[5]),
+                    None if r[7] is None else (r[6], r[7], r[8], bool(r[9]), r[10], bool(r[11])))
+             for r in session.execute(text(
+                 "SELECT report_id, reported_on, confirmed_category_code, flagged, score, reviewed, "
+                 "review_model_version, review_decision, review_category_code, review_flagged, review_score, "
+                 "review_audit_sample FROM estimate_basis"))}
+    return {i: (truth.get(i), basis.get(i)) for i in set(truth) | set(basis) if truth.get(i) != basis.get(i)}
+
+
+def test_estimate_basis_follows_ingest_changes_scores_and_reviews(client: TestClient, session: Session,
+                                                                  connection: Any) -> None:
+    from zoneinfo import ZoneInfo as Zone
+
+    from sqlalchemy import text
+
+    from app.db import make_sessionmaker
+    from app.registry.rescore import rescore
+
+    first = report("BASIS-1", source_system="basis", reported_at="2026-01-31T23:30:00+01:00",
+                   reported_category="Informasjonsplikt", target_groups=["barn_6_12"])
+    other = report("BASIS-2", source_system="basis", reported_at="2026-03-02T10:00:00+01:00")
+    report_id = client.post("/api/v1/reports", json=first).json()["id"]
+    other_id = client.post("/api/v1/reports", json=other).json()["id"]
+    assert basis_disagreements(session) == {}
+    row = session.execute(text("SELECT reported_on, confirmed_category_code, reviewed FROM estimate_basis "
+                               "WHERE report_id = :id"), {"id": report_id}).one()
+    assert (str(row[0]), row[1], bool(row[2])) == ("2026-01-31", "informasjonsplikt", False)
+    # A new version moves the report into February (Oslo time) and into another category.
+    moved = {**first, "source_version": 2, "reported_at": "2026-02-01T00:30:00+01:00",
+             "reported_category": "Samhandling barn og unge"}
+    assert client.post("/api/v1/reports", json=moved).status_code == 200
+    assert basis_disagreements(session) == {}
+    assert str(session.scalar(text("SELECT reported_on FROM estimate_basis WHERE report_id = :id"),
+                              {"id": report_id})) == "2026-02-01"
+    # A review decides it; a second review of the same report changes nothing more.
+    for decision in ("reject", "confirm"):
+        answer = client.post(f"/api/v1/reports/{report_id}/review", json={"decision": decision})
+        assert answer.status_code in (200, 201), answer.text
+        assert basis_disagreements(session) == {}
+    # Rescoring replaces every score; a score written, changed and deleted by hand is followed too.
+    rescore(make_sessionmaker(connection, join_transaction_mode="create_savepoint"), None, None, Zone("Europe/Oslo"))
+    assert basis_disagreements(session) == {}
+    session.execute(text("DELETE FROM report_score WHERE report_id = :id"), {"id": other_id})
+    assert basis_disagreements(session) == {}
+    session.execute(text(
+        "INSERT INTO report_score (report_id, model_version, score, threshold, flagged, target_groups, services, "
+        "explanation, scored_at) VALUES (:id, 'by-hand', 0.97, 0.5, TRUE, '[]', '[]', '[]', '2026-03-02 09:00:00')"),
+        {"id": other_id})
+    assert basis_disagreements(session) == {}
+    session.execute(text("UPDATE report_score SET flagged = FALSE, score = 0.2 WHERE report_id = :id"),
+                    {"id": other_id})
+    assert basis_disagreements(session) == {}
+    session.execute(text("DELETE FROM review WHERE report_id = :id"), {"id": report_id})
+    assert basis_disagreements(session) == {}
+    session.execute(text("DELETE FROM report WHERE id = :id"), {"id": other_id})
+    assert basis_disagreements(session) == {}
+
+
+@pytest.mark.parametrize("params", [{}, {"reported_from": "2026-01-01", "reported_to": "2026-03-31"},
+                                    {"department": "BBS", "reported_from": "2026-02-01"}])
+def test_estimate_strata_equal_python(client: TestClient, seeded: list[dict[str, Any]], session: Session,
+                                      params: dict[str, str]) -> None:
+    from sqlalchemy import text
+
+    from app.registry.service import active_version
+
+    body = client.get("/api/v1/stats/estimate", params=params)
+    assert body.status_code == 200, body.text
+    result = body.json()
+    version = active_version(session)
+    threshold = session.scalar(text("SELECT threshold FROM model_version WHERE version = :v"), {"v": version})
+    middle = ((threshold or 0.5) + 1) / 2
+    by_id = {i["id"]: i for i in seeded}
+    chosen = {i for i, item in by_id.items()
+              if params.get("reported_from", "0000") <= local_day(item) <= params.get("reported_to", "9999")
+              and (params.get("department") is None or item["reporting_unit"]["department"] == params["department"])}
+    reviewed = set(session.scalars(text("SELECT report_id FROM review")))
+    scores = {r[0]: (bool(r[1]), float(r[2])) for r in session.execute(
+        text("SELECT report_id, flagged, score FROM report_score"))}
+    confirmed = {i for i in chosen if by_id[i]["confirmed_category"] == "samhandling_barn_unge"}
+    bands: Counter[str] = Counter()
+    for i in chosen - confirmed - reviewed:
+        flagged, score = scores.get(i, (None, 0.0))
+        bands["unscored" if flagged is None else "flag_high" if flagged and score >= middle
+              else "flag_low" if flagged else "unflagged"] += 1
+    latest: dict[int, tuple[Any, ...]] = {}
+    for row in session.execute(text("SELECT report_id, model_version, decision, category_code, flagged, score, "
+                                    "audit_sample FROM review ORDER BY id")):
+        latest[row[0]] = tuple(row[1:])
+    rates: Counter[tuple[str, bool]] = Counter()
+    for model, decision, category, flagged, score, sample in latest.values():
+        if model != version:
+            continue
+        band = ("flag_high" if flagged and score >= middle else "flag_low" if flagged
+                else "unflagged" if sample else "not_random")
+        rates[band, decision == "confirm" or (decision == "correct" and category == "samhandling_barn_unge")] += 1
+    assert {s["name"]: (s["reviewed"], s["confirmed_in_review"]) for s in result["strata"]} == {
+        name: (rates[name, True] + rates[name, False], rates[name, True])
+        for name in ("flag_high", "flag_low", "unflagged", "unscored")}
+    assert chosen, "the filter chose no report"
+    assert result["confirmed"] == len(confirmed)
+    assert {s["name"]: s["unreviewed_reports"] for s in result["strata"]} == {
+        name: bands[name] for name in ("flag_high", "flag_low", "unflagged", "unscored")}
