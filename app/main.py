@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from app import health
@@ -20,6 +20,7 @@ from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
 from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, NulInUrlMiddleware, RequestIdMiddleware
 from app.migrate import head_revisions
+from app.query import single_valued_query
 from app.registry.router import router as models_router
 from app.registry.service import ActiveModelCache
 from app.report.router import router as report_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.local_tz = ZoneInfo(settings.local_timezone)
     app.state.head_revisions = head_revisions(settings.database_url)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.single_valued_query = {}  # (method, path) -> its one-value query parameters (app.query)
     app.state.jwks = (
         JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
         if settings.oidc_jwks_url else None
@@ -97,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (ingest_router, similar_router, report_router, review_router, stats_router, taxonomy_router,
                audit_router, models_router)
     for router in routers:
-        app.include_router(router, responses=error_responses(503))
+        app.include_router(router, responses=error_responses(503), dependencies=[Depends(single_valued_query)])
     app.add_middleware(NoStoreMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
