@@ -141,7 +141,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def _database_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # SQLite raises SQL errors (no such column, syntax) as OperationalError too; answered 503 with
+        # Retry-After, a bug would be retried forever and never logged. SQLITE_ERROR is that generic code;
+        # busy, locked, unopenable or full databases have their own.
+        if getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_ERROR":
+            log_unexpected(request, exc)
+            return error_response(500, ErrorBody(error="internal_error", message="internal error"))
         return _unavailable()
 
     @app.exception_handler(PoolTimeout)

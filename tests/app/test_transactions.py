@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import OperationalError
 
+from app.db import SessionDep
 from app.report.models import Report
 from tests.helpers import report
 
@@ -48,3 +50,20 @@ def test_error_bodies_carry_no_stack_trace(client: TestClient, path: str) -> Non
     answer = client.post(path, content=b"{not json", headers={"content-type": "application/json"})
     assert answer.status_code == 422
     assert "Traceback" not in answer.text and "File \"" not in answer.text
+
+
+def test_an_sql_error_is_a_logged_500_on_both_engines_not_a_retryable_503(
+    make_app: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite raises SQL errors as OperationalError, which otherwise means "database unavailable" (503 with
+    # Retry-After): a bug would be retried forever and never logged.
+    app = make_app()
+
+    @app.get("/api/v1/test-sql-error")
+    def broken(session: SessionDep) -> None:
+        session.execute(text("SELECT no_such_column FROM report"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/api/v1/test-sql-error")
+    assert answer.status_code == 500 and "retry-after" not in answer.headers
+    assert "unexpected" in caplog.text and "/api/v1/test-sql-error" in caplog.text
