@@ -46,7 +46,8 @@ _CHILDREN = (
     (ReportTargetGroup.__table__, ("report_id", "code")),
     (ReportService.__table__, ("report_id", "code")),
     (ReportLink.__table__, ("report_id", "related_external_id")),
-    (ReportLabel.__table__, ("report_id", "dimension", "code", "provenance")),
+    # The label's copy of the reporting date is written here (the database would look it up per label).
+    (ReportLabel.__table__, ("report_id", "dimension", "code", "provenance", "reported_on")),
 )
 
 
@@ -343,7 +344,9 @@ def _write_children(
         groups += [(report_id, c) for c in sorted(state.target_groups)]
         services += [(report_id, c) for c in sorted(state.services)]
         links += [(report_id, e) for e in state.links]
-        label_rows += labels.label_rows(report_id, state.effective)
+        assert state.values is not None
+        reported_on = state.values["reported_on"]
+        label_rows += [(*row, reported_on) for row in labels.label_rows(report_id, state.effective)]
         if state.scored is not None:
             scores.append(state.scored.row(report_id))
     writer.insert([*((table, columns, rows) for (table, columns), rows

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
@@ -479,8 +479,6 @@ def test_unknown_format_is_422_naming_the_field(client: TestClient) -> None:
 # The labels' copy of the reporting date (migration 0007) stays right whatever writes labels or reports
 
 def label_dates(session: Session, report_id: int) -> set[Any]:
-    from sqlalchemy import text
-
     session.expire_all()
     return {row[0] for row in session.execute(text(
         "SELECT CAST(l.reported_on AS TEXT) = CAST(r.reported_on AS TEXT) FROM report_label l "
@@ -524,6 +522,22 @@ def test_labels_keep_the_reporting_date_through_ingest_review_and_rescore(client
     rescore(make_sessionmaker(connection, join_transaction_mode="create_savepoint"), None, None, Zone("Europe/Oslo"))
     assert label_dates(session, report_id) == {True}
     assert months() == {"2026-01": 0, "2026-02": 1}
+
+
+def test_a_label_written_without_its_date_gets_it_from_the_database(client: TestClient, session: Session) -> None:
+    # Ingest writes the date itself (migration 0009); any other writer may leave it out, and the database
+    # fills it in, on insert and on an update that moves the label to another report.
+    ids = [client.post("/api/v1/reports", json=report(f"DAYS-H{n}", source_system="days", reported_at=when,
+                                                      target_groups=[])).json()["id"]
+           for n, when in enumerate(("2026-03-31T23:30:00+02:00", "2026-04-01T00:30:00+02:00"))]
+    session.execute(text("INSERT INTO report_label (report_id, dimension, code, provenance) "
+                         "VALUES (:id, 'target_group', 'eldre', 'adviser')"), {"id": ids[0]})
+    assert label_dates(session, ids[0]) == {True}
+    session.execute(text("UPDATE report_label SET report_id = :to WHERE report_id = :id AND code = 'eldre'"),
+                    {"id": ids[0], "to": ids[1]})
+    assert label_dates(session, ids[1]) == {True}
+    assert session.scalar(text("SELECT CAST(reported_on AS TEXT) FROM report_label "
+                               "WHERE report_id = :id AND code = 'eldre'"), {"id": ids[1]}) == "2026-04-01"
 
 
 @pytest.mark.parametrize("by", [["period", "target_group"], ["period", "service"], ["target_group", "service"]])
