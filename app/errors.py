@@ -146,8 +146,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # Retry-After, a bug would be retried forever and never logged. SQLITE_ERROR is that generic code;
         # busy, locked, unopenable or full databases have their own.
         if getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_ERROR":
-            log_unexpected(request, exc)
-            return error_response(500, ErrorBody(error="internal_error", message="internal error"))
+            return _internal_error(request, exc)
         return _unavailable()
 
     @app.exception_handler(PoolTimeout)
@@ -159,13 +158,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return _unavailable()
-        log_unexpected(request, exc)
-        return error_response(500, ErrorBody(error="internal_error", message="internal error"))
+        return _internal_error(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log_unexpected(request, exc)
-        return error_response(500, ErrorBody(error="internal_error", message="internal error"))
+        return _internal_error(request, exc)
 
 
 def log_unexpected(request: Request, exc: BaseException) -> None:
@@ -173,6 +170,12 @@ def log_unexpected(request: Request, exc: BaseException) -> None:
     stack = "".join(traceback.format_tb(exc.__traceback__))
     logger.error("unexpected %s on %s %s (request %s)\n%s", type(exc).__name__, request.method,
                  getattr(request.scope.get("route"), "path", "?"), getattr(request.state, "request_id", "-"), stack)
+
+
+def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
+    """A bug: logged where it happened, answered 500 without its message."""
+    log_unexpected(request, exc)
+    return error_response(500, ErrorBody(error="internal_error", message="internal error"))
 
 
 def _unavailable() -> JSONResponse:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 CSV_FORMAT_DESCRIPTION = ("csv: the same answer as a CSV table (as is `Accept: text/csv`): UTF-8 with BOM, "
                           "semicolons, decimal comma")
+# The `format` query parameter of a route that answers JSON or, when asked, CSV.
+CsvFormat = Annotated[Literal["json", "csv"], Query(description=CSV_FORMAT_DESCRIPTION)]
 
 
 def csv_answer(description: str) -> dict[str, Any]:

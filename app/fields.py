@@ -53,6 +53,7 @@ ReportIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The report's id
 
 
 NUL = "\x00"
+NUL_REASON = "must not contain a NUL character (U+0000), which a database cannot store"
 
 
 class NoNul(BaseModel):
@@ -64,7 +65,7 @@ class NoNul(BaseModel):
     def _no_nul(cls, value: Any) -> Any:
         texts = value if isinstance(value, list) else [value]
         if any(isinstance(text, str) and NUL in text for text in texts):
-            raise ValueError("must not contain a NUL character (U+0000), which a database cannot store")
+            raise ValueError(NUL_REASON)
         return value
 
 

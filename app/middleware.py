@@ -11,8 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ErrorBody, FieldError
-
-NUL_REASON = "must not contain a NUL character (U+0000), which a database cannot store"
+from app.fields import NUL, NUL_REASON
 
 
 class BodyLimitMiddleware:
@@ -115,13 +114,13 @@ class NulInUrlMiddleware:
             await self.app(scope, receive, send)
             return
         fields: list[FieldError] = []
-        if "\x00" in scope["path"]:
+        if NUL in scope["path"]:
             fields.append(FieldError(field="path", reason=NUL_REASON))
         query: bytes = scope.get("query_string", b"")
         if b"%00" in query or b"\x00" in query:
             names = dict.fromkeys(name for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-                                  if "\x00" in name or "\x00" in value)
-            fields += [FieldError(field=name.replace("\x00", "\\u0000"), reason=NUL_REASON) for name in names]
+                                  if NUL in name or NUL in value)
+            fields += [FieldError(field=name.replace(NUL, "\\u0000"), reason=NUL_REASON) for name in names]
         if not fields:
             await self.app(scope, receive, send)
             return

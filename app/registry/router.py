@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import error_responses
-from app.export import CSV_FORMAT_DESCRIPTION, columns_of, csv_answer, csv_response, flatten, wants_csv
+from app.export import CsvFormat, columns_of, csv_answer, csv_response, flatten, wants_csv
 from app.registry import service
 from app.registry.schemas import ModelOut, ModelQuality, QualityCell
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 
-Format = Annotated[Literal["json", "csv"], Query(description=CSV_FORMAT_DESCRIPTION)]
 
 
 @router.get("", summary="Registered classifier models and their metrics", response_model=list[ModelOut],
             responses={200: csv_answer("The models"), **error_responses(401, 403, 422, 429)})
 def get_models(request: Request, session: SessionDep, principal: Annotated[Principal, require(Role.ADMIN)],
-               format: Format = "json") -> list[ModelOut] | Response:
+               format: CsvFormat = "json") -> list[ModelOut] | Response:
     """Newest first; `active` marks the one every server process scores with. As CSV: one row per model,
     nested metrics as dotted columns (`metrics.dev.f1`)."""
     active = service.active_version(session)
@@ -41,7 +40,7 @@ def get_models(request: Request, session: SessionDep, principal: Annotated[Princ
             responses={200: csv_answer("The quality"), **error_responses(401, 403, 422, 429)})
 def get_quality(request: Request, session: SessionDep,
                 principal: Annotated[Principal, require(Role.ADVISER, Role.DASHBOARD)],
-                format: Format = "json") -> ModelQuality | Response:
+                format: CsvFormat = "json") -> ModelQuality | Response:
     """Confirmed / reviewed flags, reviews waiting, and misses found in the audit sample; per department.
     As CSV: the overall row (department empty) first, then one row per department."""
     result = service.quality(session)

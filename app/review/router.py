@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -11,7 +11,7 @@ from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import error_responses
-from app.export import CSV_FORMAT_DESCRIPTION, csv_answer, csv_response, wants_csv
+from app.export import CsvFormat, csv_answer, csv_response, wants_csv
 from app.fields import ReportIdPath
 from app.review import service
 from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
@@ -19,7 +19,6 @@ from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePa
 router = APIRouter(prefix="/api/v1", tags=["review"])
 Adviser = Annotated[Principal, require(Role.ADVISER)]
 _ERRORS = error_responses(401, 403, 404, 422, 429)
-Format = Annotated[Literal["json", "csv"], Query(description=CSV_FORMAT_DESCRIPTION)]
 
 
 @router.post("/reports/{report_id}/review", status_code=201, summary="Confirm, reject or correct a report's labels",
@@ -40,7 +39,7 @@ def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, respo
 @router.get("/reports/{report_id}/history", summary="Reviews of a report and its classification",
             response_model=ReportHistory, responses={200: csv_answer("The history"), **_ERRORS})
 def get_history(report_id: ReportIdPath, request: Request, session: SessionDep, principal: Adviser,
-                format: Format = "json") -> ReportHistory | Response:
+                format: CsvFormat = "json") -> ReportHistory | Response:
     """Newest first; reviewers' comments are free text, so reading them is logged. As CSV: one row per review."""
     result = service.history(session, report_id, principal.departments)
     audit.record(session, request, principal, "report.history", report_ids=[report_id])
