@@ -226,16 +226,12 @@ class FeatureSpace:
         return ids
 
     def transform(self, docs: Sequence[Doc]) -> sp.csr_matrix:
-        """TF-IDF matrix (binary tf, each block L2-normalised and weighted) of analysed docs."""
-        return self.encode(docs).matrix
-
-    def encode(self, docs: Sequence[Doc]) -> Encoded:
-        """The TF-IDF matrix plus what explanations need to map its entries back to words.
+        """TF-IDF matrix (binary tf, each block L2-normalised and weighted) of analysed docs.
 
         Presence, not counts: each distinct word adds its n-grams once, each distinct word feature or
         meta token counts once. An n-gram shared by two words of a report stays as two entries of the
-        row (a linear model sums them), which spares sorting every row and keeps prediction fast.
-        Each row holds one segment of n-gram entries per distinct word, then one of word and meta features.
+        row (a linear model sums them), which spares sorting every row and lets `classifier.linear`
+        evaluate a row word by word. Prediction goes through `classifier.linear`; this is for training.
         """
         n = len(docs)
         _, word_off, meta_off, width = self.offsets
@@ -244,8 +240,8 @@ class FeatureSpace:
         word_get = self.word_vocab.get
         meta_get = self.meta_vocab.get
         parts: list[np.ndarray] = []
-        unique_words: list[list[str]] = []
-        for doc in docs:
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        for i, doc in enumerate(docs):
             words = list(dict.fromkeys(doc.words))
             try:
                 parts.extend([cache[w] for w in words])
@@ -254,28 +250,11 @@ class FeatureSpace:
             text = [word_off + j for f in dict.fromkeys(doc.unigrams + doc.bigrams) if (j := word_get(f)) is not None]
             text += [meta_off + j for f in dict.fromkeys(doc.meta) if (j := meta_get(f)) is not None]
             parts.append(np.array(text, dtype=np.int64))
-            unique_words.append(words)
-        segments = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+            indptr[i + 1] = indptr[i] + sum(map(len, parts[-len(words) - 1:]))
         indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        per_doc = np.fromiter((len(w) + 1 for w in unique_words), dtype=np.int64, count=n)
-        segment_end = np.cumsum(segments)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        indptr[1:] = segment_end[np.cumsum(per_doc) - 1] if n else []
         data = self.idf[indices]
-        scales = _normalise_blocks(data, indices, indptr, self.offsets, self.block_weights)
-        matrix = sp.csr_matrix((data, indices, indptr), shape=(n, width))
-        return Encoded(matrix, scales[:, 0], segments, per_doc, unique_words)
-
-
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    """A feature matrix and, per row, its segments: one per distinct word, then the word/meta features."""
-
-    matrix: sp.csr_matrix
-    char_scales: np.ndarray
-    segments: np.ndarray  # entry count of every segment, rows one after the other
-    segments_per_row: np.ndarray
-    unique_words: list[list[str]]
+        normalise_blocks(data, indices, indptr, self.offsets, self.block_weights)
+        return sp.csr_matrix((data, indices, indptr), shape=(n, width))
 
 
 def char_ngrams(word: str) -> list[str]:
@@ -302,11 +281,11 @@ def _df_array(df: Counter[str], vocab: dict[str, int]) -> np.ndarray:
     return out
 
 
-def _normalise_blocks(
+def normalise_blocks(
     data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, offsets: tuple[int, int, int, int],
     weights: tuple[float, float, float],
-) -> np.ndarray:
-    """Scale, in place, each row of each block to unit L2 norm times the block weight; return the factors."""
+) -> None:
+    """Scale, in place, each row of each block to unit L2 norm times the block weight."""
     n = len(indptr) - 1
     row_of = np.repeat(np.arange(n), np.diff(indptr))
     block_of = (indices >= offsets[1]).astype(np.int64) + (indices >= offsets[2])
@@ -315,4 +294,3 @@ def _normalise_blocks(
     norms[norms == 0] = 1.0
     factors = np.asarray(weights) / norms
     data *= factors.reshape(-1)[key]
-    return factors

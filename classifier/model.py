@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from classifier.features import Doc, Encoded, FeatureSpace, analyse
+from classifier.features import Doc, FeatureSpace, analyse
+from classifier.linear import Evaluated, LinearHeads
 from classifier.records import LabelledReport, ReportText, as_labelled, data_hash
 from classifier.taxonomy import SERVICES, TARGET_GROUPS
 from classifier.text import NEG_PREFIX
@@ -97,44 +98,28 @@ class TrainedModel:
     created_at: str
     sklearn_version: str = field(default_factory=lambda: sklearn_version())
     _inverse: list[str] | None = field(default=None, repr=False)
-    _main_weights: np.ndarray | None = field(default=None, repr=False)
-    _weight_split: tuple[np.ndarray, np.ndarray, int] | None = field(default=None, repr=False)
+    _heads: LinearHeads | None = field(default=None, repr=False, compare=False)
 
     @property
     def prior_shift(self) -> float:
         """Log-odds added to move the calibrated score from the training to the production prevalence."""
         return _logit(self.config.prevalence) - _logit(self.train_prevalence)
 
-    def scores(self, docs: Sequence[Doc]) -> tuple[np.ndarray, np.ndarray, Encoded, np.ndarray]:
-        """Flag scores, label probabilities, the encoded features and the main heads' log-odds."""
-        encoded = self.features.encode(docs)
-        matrix = encoded.matrix
-        main_weights, label_weights, label_start = self._split_weights()
-        main = np.asarray(matrix @ main_weights) + self.intercepts[: len(MAIN_HEADS)]
-        if label_start:
-            # The label heads have no character n-gram weights: multiply only the word and meta entries.
-            keep = matrix.indices >= label_start
-            rows = np.repeat(np.arange(len(docs)), np.diff(matrix.indptr))
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=len(docs)))])
-            text = sp.csr_matrix((matrix.data[keep], matrix.indices[keep] - label_start, indptr),
-                                 shape=(len(docs), label_weights.shape[0]))
-            labels = np.asarray(text @ label_weights)
-        else:
-            labels = np.asarray(matrix @ label_weights)
-        labels += self.intercepts[len(MAIN_HEADS):]
-        flag = _sigmoid(stack(self.stacker, main) + self.prior_shift)
-        return flag, _sigmoid(labels), encoded, main
+    def scores(self, docs: Sequence[Doc]) -> tuple[np.ndarray, np.ndarray, Evaluated]:
+        """Flag scores, label probabilities, and the heads' log-odds with what explanations need."""
+        evaluated = self.heads().evaluate(docs)
+        flag = _sigmoid(stack(self.stacker, evaluated.main) + self.prior_shift)
+        return flag, _sigmoid(evaluated.labels), evaluated
 
-    def _split_weights(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """Float64 weights of the main heads, of the label heads (from the first column they use), and that column."""
-        if self._weight_split is None:
+    def heads(self) -> LinearHeads:
+        """The heads, evaluated per distinct word (built on first use; the model's numbers never change)."""
+        if self._heads is None:
             heads = len(MAIN_HEADS)
             start = 0 if self.config.label_char_ngrams else self.features.offsets[1]
             if np.any(self.weights[:start, heads:]):
                 start = 0
-            self._weight_split = (np.ascontiguousarray(self.weights[:, :heads], dtype=np.float64),
-                                  np.ascontiguousarray(self.weights[start:, heads:], dtype=np.float64), start)
-        return self._weight_split
+            self._heads = LinearHeads(self.features, self.weights, self.intercepts, heads, start)
+        return self._heads
 
     def predict(
         self, reports: Sequence[ReportText], threshold: float | None = None, *, explain: bool = True
@@ -147,9 +132,9 @@ class TrainedModel:
         docs = [analyse(r) for r in reports]
         if not docs:
             return []
-        score, label_p, encoded, main = self.scores(docs)
+        score, label_p, evaluated = self.scores(docs)
         decided = self.decide_labels(label_p, docs)
-        explanations = self.explain(docs, encoded, main) if explain else [[] for _ in docs]
+        explanations = self.explain(docs, evaluated) if explain else [[] for _ in docs]
         names = [(TARGET_GROUPS[j], None) if j < len(TARGET_GROUPS) else (None, SERVICES[j - len(TARGET_GROUPS)])
                  for j in range(len(LABELS))]
         chosen: list[list[int]] = [[] for _ in docs]
@@ -174,38 +159,36 @@ class TrainedModel:
         """Boolean (n, n_labels) label decisions from model probabilities and rule hits."""
         return _decide(label_p, rule_hits(docs), self.label_thresholds, self.label_modes)
 
-    def explain(self, docs: Sequence[Doc], encoded: Encoded, main: np.ndarray) -> list[list[Explanation]]:
+    def explain(self, docs: Sequence[Doc], evaluated: Evaluated) -> list[list[Explanation]]:
         """Per report, the words, word pairs and meta tokens that moved the flag score most (log-odds)."""
-        matrix = encoded.matrix
-        slopes = self.attribution_slopes(main)
-        rows = np.repeat(np.arange(len(docs)), np.diff(matrix.indptr))
-        if self._main_weights is None:
-            self._main_weights = np.ascontiguousarray(self.weights[:, : len(MAIN_HEADS)].T, dtype=np.float64)
-        first, second = self._main_weights
-        contrib = matrix.data * (first[matrix.indices] * slopes[rows, 0] + second[matrix.indices] * slopes[rows, 1])
-        # One sum per segment: a distinct word's n-grams, or (last in a row) its word and meta features.
-        starts = np.concatenate([[0], np.cumsum(encoded.segments)[:-1]]).astype(np.int64)
-        sums = np.add.reduceat(contrib, starts) if len(contrib) else np.zeros(len(starts))
-        sums[encoded.segments == 0] = 0.0
-        first_segment = np.concatenate([[0], np.cumsum(encoded.segments_per_row)[:-1]])
+        slopes = self.attribution_slopes(evaluated.main)
+        # A word's share is its n-grams' share: the character block's factor times their summed weights.
+        word_counts = np.fromiter(map(len, evaluated.words), dtype=np.int64, count=len(docs))
+        word_values = (evaluated.word_sums * np.repeat(slopes * evaluated.char_scales[:, None], word_counts, axis=0)
+                       ).sum(axis=1)
+        text = evaluated.text
+        main_text = self.heads().text_weights[:, : len(MAIN_HEADS)]
+        rows = np.repeat(np.arange(len(docs)), np.diff(text.indptr))
+        text_values = text.data * (main_text[text.indices] * slopes[rows]).sum(axis=1)
         inverse = self.inverse_vocabulary()
-        meta_off = self.features.offsets[2]
+        word_off, meta_off = self.features.offsets[1:3]
         top = self.config.explain_top
         out = []
+        first_word = 0
         for i, doc in enumerate(docs):
             terms: dict[str, float] = {}
-            words = encoded.unique_words[i]
-            word_values = sums[first_segment[i]: first_segment[i] + len(words)]
-            for k in _largest(word_values, top):
+            words = evaluated.words[i]
+            values = word_values[first_word: first_word + len(words)]
+            first_word += len(words)
+            for k in _largest(values, top):
                 label = doc.surfaces[doc.words.index(words[k])]
-                terms[label] = terms.get(label, 0.0) + float(word_values[k])
-            text_start = matrix.indptr[i + 1] - encoded.segments[first_segment[i] + len(words)]
-            text_values = contrib[text_start: matrix.indptr[i + 1]]
-            text_cols = matrix.indices[text_start: matrix.indptr[i + 1]]
-            for k in _largest(text_values, top):
-                col = int(text_cols[k])
+                terms[label] = terms.get(label, 0.0) + float(values[k])
+            start, end = text.indptr[i], text.indptr[i + 1]
+            values = text_values[start:end]
+            for k in _largest(values, top):
+                col = word_off + int(text.indices[start + k])
                 label = _readable_meta(inverse[col]) if col >= meta_off else _feature_label(doc, inverse[col])
-                terms[label] = terms.get(label, 0.0) + float(text_values[k])
+                terms[label] = terms.get(label, 0.0) + float(values[k])
             ranked = sorted(terms.items(), key=lambda kv: -abs(kv[1]))[:top]
             out.append([Explanation(term, round(value, 3)) for term, value in ranked if value])
         return out
