@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from classifier.features import Doc, FeatureSpace, char_ngrams, normalise_blocks
+from classifier.features import Doc, FeatureSpace, char_ngrams
 
 _TABLE_LIMIT = 200_000  # distinct words; a long-running service starts a new table when it has seen more
+_SPARSE_FROM = 16  # reports; fewer are multiplied densely
 
 
 class WordTable:
@@ -80,7 +81,9 @@ class Evaluated:
     words: list[list[str]]  # per report, its distinct words in order of appearance
     word_sums: np.ndarray  # (words of all reports, 2): per word, its n-grams' sum towards each main head
     char_scales: np.ndarray  # (n,) the character block's factor (block weight over norm) per report
-    text: sp.csr_matrix  # (n, features) the word and meta entries of each row, normalised
+    text_columns: np.ndarray  # (entries,) word and meta features of every report, counted from the first word one
+    text_main: np.ndarray  # (entries, 2) each entry's normalised value times the main heads' weights
+    text_starts: np.ndarray  # (n + 1,) where each report's entries start
 
 
 class LinearHeads:
@@ -94,9 +97,12 @@ class LinearHeads:
         self.main_heads = main_heads
         self.intercepts = np.asarray(intercepts, dtype=np.float64)
         weights = np.asarray(weights, dtype=np.float64)
+        word_off = features.offsets[1]
         self._char_heads = weights.shape[1] if label_start == 0 else main_heads
-        self._char_weights = np.ascontiguousarray(weights[: features.offsets[1], : self._char_heads])
-        self.text_weights = np.ascontiguousarray(weights[features.offsets[1]:])
+        self._char_weights = np.ascontiguousarray(weights[:word_off, : self._char_heads])
+        self.text_weights = np.ascontiguousarray(weights[word_off:])
+        self._text_idf = np.ascontiguousarray(features.idf[word_off:])
+        self._text_main_weights = np.ascontiguousarray(self.text_weights[:, :main_heads])
         self._table = WordTable(features, self._char_weights)
 
     def table(self) -> WordTable:
@@ -111,39 +117,54 @@ class LinearHeads:
         n = len(docs)
         table = self.table()
         words = [list(dict.fromkeys(doc.words)) for doc in docs]
-        counts = np.fromiter(map(len, words), dtype=np.int64, count=n)
-        index = np.fromiter((i for ws in words for i in table.indices(ws)), dtype=np.int64, count=int(counts.sum()))
+        counts = [len(ws) for ws in words]
+        index = np.array([i for ws in words for i in table.indices(ws)], dtype=np.intp)
         rows = table.rows(index)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         sums = np.zeros((n, rows.shape[1]))
-        present = counts > 0
-        if present.any():
+        present = np.flatnonzero(counts)
+        if len(present):
+            starts = np.cumsum([0, *counts[:-1]])
             sums[present] = np.add.reduceat(rows, starts[present], axis=0)
         norms = np.sqrt(sums[:, 0])
         norms[norms == 0] = 1.0
         char_scales = self.features.block_weights[0] / norms
-        text = self._text_block(docs)
-        heads = np.asarray(text @ self.text_weights) + self.intercepts
+        heads, columns, main, text_starts = self._text_heads(docs)
+        heads += self.intercepts
         heads[:, : self._char_heads] += sums[:, 1:] * char_scales[:, None]
         return Evaluated(main=heads[:, : self.main_heads], labels=heads[:, self.main_heads:], words=words,
-                         word_sums=rows[:, 1: 1 + self.main_heads], char_scales=char_scales, text=text)
+                         word_sums=rows[:, 1: 1 + self.main_heads], char_scales=char_scales,
+                         text_columns=columns, text_main=main, text_starts=text_starts)
 
-    def _text_block(self, docs: Sequence[Doc]) -> sp.csr_matrix:
-        # Columns relative to the first word feature; as FeatureSpace.encode counts them, each distinct once.
+    def _text_heads(self, docs: Sequence[Doc]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The word and meta blocks' part of every head, and their entries (as FeatureSpace.transform makes them)."""
         features = self.features
-        _, word_off, meta_off, width = features.offsets
+        _, word_off, meta_off, _ = features.offsets
         meta_start = meta_off - word_off
         word_get = features.word_vocab.get
         meta_get = features.meta_vocab.get
         columns: list[int] = []
-        indptr = [0]
+        bounds = [0]  # the end of each report's word block, then of its meta block
         for doc in docs:
             columns += [j for f in dict.fromkeys(doc.unigrams + doc.bigrams) if (j := word_get(f)) is not None]
+            bounds.append(len(columns))
             columns += [meta_start + j for f in dict.fromkeys(doc.meta) if (j := meta_get(f)) is not None]
-            indptr.append(len(columns))
-        indices = np.array(columns, dtype=np.int64)
-        pointers = np.array(indptr, dtype=np.int64)
-        data = features.idf[word_off + indices]
-        offsets = (0, 0, meta_start, width - word_off)
-        normalise_blocks(data, indices, pointers, offsets, features.block_weights)
-        return sp.csr_matrix((data, indices, pointers), shape=(len(docs), width - word_off))
+            bounds.append(len(columns))
+        n = len(docs)
+        cols = np.array(columns, dtype=np.intp)
+        segment = np.repeat(np.arange(2 * n), np.diff(bounds))
+        data = self._text_idf[cols]
+        norms = np.sqrt(np.bincount(segment, weights=data * data, minlength=2 * n))
+        norms[norms == 0] = 1.0
+        data *= (np.tile(features.block_weights[1:], n) / norms)[segment]
+        starts = np.array(bounds[::2], dtype=np.intp)
+        main = data[:, None] * self._text_main_weights[cols]
+        if n < _SPARSE_FROM:
+            # A sparse matrix costs more to build than a single report takes to score.
+            heads = np.zeros((n, self.text_weights.shape[1]))
+            filled = np.flatnonzero(np.diff(starts))
+            if len(filled):
+                heads[filled] = np.add.reduceat(data[:, None] * self.text_weights[cols], starts[filled], axis=0)
+        else:
+            # The product with every head, without a (entries × heads) temporary of tens of MB for a batch.
+            heads = np.asarray(sp.csr_matrix((data, cols, starts), shape=(n, len(self._text_idf))) @ self.text_weights)
+        return heads, cols, main, starts

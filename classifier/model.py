@@ -166,10 +166,9 @@ class TrainedModel:
         word_counts = np.fromiter(map(len, evaluated.words), dtype=np.int64, count=len(docs))
         word_values = (evaluated.word_sums * np.repeat(slopes * evaluated.char_scales[:, None], word_counts, axis=0)
                        ).sum(axis=1)
-        text = evaluated.text
-        main_text = self.heads().text_weights[:, : len(MAIN_HEADS)]
-        rows = np.repeat(np.arange(len(docs)), np.diff(text.indptr))
-        text_values = text.data * (main_text[text.indices] * slopes[rows]).sum(axis=1)
+        starts = evaluated.text_starts
+        rows = np.repeat(np.arange(len(docs)), np.diff(starts))
+        text_values = (evaluated.text_main * slopes[rows]).sum(axis=1)
         inverse = self.inverse_vocabulary()
         word_off, meta_off = self.features.offsets[1:3]
         top = self.config.explain_top
@@ -183,10 +182,10 @@ class TrainedModel:
             for k in _largest(values, top):
                 label = doc.surfaces[doc.words.index(words[k])]
                 terms[label] = terms.get(label, 0.0) + float(values[k])
-            start, end = text.indptr[i], text.indptr[i + 1]
+            start, end = starts[i], starts[i + 1]
             values = text_values[start:end]
             for k in _largest(values, top):
-                col = word_off + int(text.indices[start + k])
+                col = word_off + int(evaluated.text_columns[start + k])
                 label = _readable_meta(inverse[col]) if col >= meta_off else _feature_label(doc, inverse[col])
                 terms[label] = terms.get(label, 0.0) + float(values[k])
             ranked = sorted(terms.items(), key=lambda kv: -abs(kv[1]))[:top]

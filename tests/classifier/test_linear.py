@@ -25,14 +25,16 @@ def _docs(corpus: list[LabelledReport]) -> list[Doc]:
     return [analyse(r.text) for r in corpus[:300]] + [analyse(r) for r in EDGE_CASES]
 
 
-def test_heads_equal_the_matrix_product(model: TrainedModel, corpus: list[LabelledReport]) -> None:
+@pytest.mark.parametrize("batch", [1, 5, 400])  # below and above the size where a sparse product takes over
+def test_heads_equal_the_matrix_product(model: TrainedModel, corpus: list[LabelledReport], batch: int) -> None:
     docs = _docs(corpus)
-    evaluated = model.heads().evaluate(docs)
+    parts = [model.heads().evaluate(docs[i: i + batch]) for i in range(0, len(docs), batch)]
     matrix = model.features.transform(docs)
     expected = np.asarray(matrix @ model.weights.astype(np.float64)) + model.intercepts
     heads = len(MAIN_HEADS)
-    np.testing.assert_allclose(evaluated.main, expected[:, :heads], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(evaluated.labels, expected[:, heads:], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.vstack([p.main for p in parts]), expected[:, :heads], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.vstack([p.labels for p in parts]), expected[:, heads:], rtol=1e-9, atol=1e-9)
+    evaluated = model.heads().evaluate(docs)
     assert evaluated.words[-5] == []  # the empty report: intercepts and meta tokens only
     assert evaluated.words[-1] == ["barnevern", "skole"]  # distinct words, in order
 
@@ -51,7 +53,7 @@ def test_label_heads_with_character_weights(model: TrainedModel, corpus: list[La
 def test_word_contributions_add_up_to_the_character_block(model: TrainedModel, corpus: list[LabelledReport]) -> None:
     docs = _docs(corpus)[:50]
     evaluated = model.heads().evaluate(docs)
-    text_part = np.asarray(evaluated.text @ model.heads().text_weights[:, : len(MAIN_HEADS)])
+    text_part = np.add.reduceat(evaluated.text_main, evaluated.text_starts[:-1], axis=0)
     counts = [len(w) for w in evaluated.words]
     per_report = np.add.reduceat(evaluated.word_sums, np.cumsum([0, *counts[:-1]]), axis=0)
     char_part = per_report * evaluated.char_scales[:, None]
