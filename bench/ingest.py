@@ -944,32 +944,46 @@ def render(figures: dict[str, Any]) -> str:
 
 
 def compare_scoring(off: dict[str, Any], on: dict[str, Any]) -> dict[str, Any]:
-    """Scoring on against off, from two runs of the same workload: throughput ratios and CPU per item."""
+    """Scoring on against off, from two runs of the same workload: throughput ratios and CPU per item.
+
+    The aim covers both ways in (issue 4: "single and batch ingest"), so each has its own verdict.
+    """
     batch = on["batch"]["reports_per_s"] / off["batch"]["reports_per_s"]
+    single = on["single"]["requests_per_s"] / off["single"]["requests_per_s"]
     return {
         "batch_throughput_on_over_off": batch,
         "batch_slowdown": 1 - batch,
-        "single_throughput_on_over_off": on["single"]["requests_per_s"] / off["single"]["requests_per_s"],
+        "single_throughput_on_over_off": single,
+        "single_slowdown": 1 - single,
         "server_cpu_ms_per_report": {"off": off["cpu_ms_per_item"]["batch"]["server"],
                                      "on": on["cpu_ms_per_item"]["batch"]["server"]},
+        "postgresql_cpu_ms_per_report": {"off": off["cpu_ms_per_item"]["batch"]["postgres"],
+                                         "on": on["cpu_ms_per_item"]["batch"]["postgres"]},
         "server_cpu_ms_per_request": {"off": off["cpu_ms_per_item"]["single"]["server"],
                                       "on": on["cpu_ms_per_item"]["single"]["server"]},
         "aim_slowdown_at_most": AIM_SCORING_SLOWDOWN,
-        "aim_met": 1 - batch <= AIM_SCORING_SLOWDOWN,
+        "aim_met_batch": 1 - batch <= AIM_SCORING_SLOWDOWN,
+        "aim_met_single": 1 - single <= AIM_SCORING_SLOWDOWN,
     }
 
 
 def render_scoring(comparison: dict[str, Any]) -> str:
     """The scoring comparison as lines for people."""
     c = comparison
-    verdict = "met" if c["aim_met"] else "NOT met"
+    aim = f"aim ≤ {100 * c['aim_slowdown_at_most']:.0f} %"
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT met"
+
     return "\n".join([
         "scoring on / off (two runs, same workload):",
         f"  batch throughput {c['batch_throughput_on_over_off']:.3f} (slower by {100 * c['batch_slowdown']:.0f} %; "
-        f"aim ≤ {100 * c['aim_slowdown_at_most']:.0f} %: {verdict})",
-        f"  single POST throughput {c['single_throughput_on_over_off']:.3f}",
-        f"  server CPU ms per report {c['server_cpu_ms_per_report']['off']:.2f} → "
-        f"{c['server_cpu_ms_per_report']['on']:.2f}; per single request "
+        f"{aim}: {verdict(c['aim_met_batch'])})",
+        f"  single POST throughput {c['single_throughput_on_over_off']:.3f} (slower by "
+        f"{100 * c['single_slowdown']:.0f} %; {aim}: {verdict(c['aim_met_single'])})",
+        f"  server / PostgreSQL CPU ms per batch report {c['server_cpu_ms_per_report']['off']:.2f} / "
+        f"{c['postgresql_cpu_ms_per_report']['off']:.2f} → {c['server_cpu_ms_per_report']['on']:.2f} / "
+        f"{c['postgresql_cpu_ms_per_report']['on']:.2f}; server CPU ms per single request "
         f"{c['server_cpu_ms_per_request']['off']:.2f} → {c['server_cpu_ms_per_request']['on']:.2f}",
     ])
 
