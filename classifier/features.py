@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,13 +49,15 @@ class Doc:
 
 
 # token -> (bokmål form, stem, meta tokens the word gives alone, starts a known phrase, the token itself,
-# is a negation cue). The token and the cue flag ride along so that analyse can transpose a report's
-# entries with one zip and select with itertools.compress instead of a Python loop per field.
+# is a negation cue). The token and the cue flag ride along so that analyse gets every per-word field
+# by slicing, and selects with itertools.compress, instead of a Python loop per field.
 _Lexeme = tuple[str, str, tuple[str, ...], bool, str, bool]
 _LEXICON: dict[str, _Lexeme] = {}
-# whitespace-free chunk of normalised text -> the lexemes of its tokens. Chunks repeat far more than
-# whole texts ("beskjed", "beskjed.", "(bup)"), and a dict lookup is much cheaper than the tokenizer regex.
-_CHUNKS: dict[str, tuple[_Lexeme, ...]] = {}
+# whitespace-free chunk of normalised text -> the lexemes of its tokens, flattened into one tuple.
+# Chunks repeat far more than whole texts ("beskjed", "beskjed.", "(bup)"), and a dict lookup is much
+# cheaper than the tokenizer regex; flat, so that analyse gets each field with one slice.
+_CHUNKS: dict[str, tuple[Any, ...]] = {}
+_FIELDS = 6  # length of a _Lexeme
 _PHRASE_STARTS = frozenset(w.rstrip("-") for w in gazetteer.PHRASE_STARTS | rules.PHRASE_STARTS)
 # phrase-start word -> the literal prefixes of the phrases that text starting with that word can match.
 _PREFIXES_OF = {
@@ -83,13 +86,13 @@ def _lexeme(token: str) -> _Lexeme:
     return entry
 
 
-def _chunk(chunk: str) -> tuple[_Lexeme, ...]:
+def _chunk(chunk: str) -> tuple[Any, ...]:
     # Tokens never contain a space, so tokenizing each chunk gives the tokens of the whole text.
-    entries = tuple(_lexeme(token) for token in tokenize(chunk))
+    flat = tuple(itertools.chain.from_iterable(_lexeme(token) for token in tokenize(chunk)))
     if len(_CHUNKS) >= _CACHE_LIMIT:
         _CHUNKS.clear()
-    _CHUNKS[chunk] = entries
-    return entries
+    _CHUNKS[chunk] = flat
+    return flat
 
 
 def analyse(report: ReportText) -> Doc:
@@ -100,18 +103,23 @@ def analyse(report: ReportText) -> Doc:
     chunks = [*title_chunks, ".", *body_chunks] if title_chunks and body_chunks else title_chunks or body_chunks
     text = " ".join(chunks)
     # This runs for every word of every report, so every per-word step below is a C-level loop
-    # (dict lookups, zip, compress, map); Python-level code runs per negation and per clause only.
+    # (dict lookups, slices, compress, map); Python-level code runs per negation only.
     cache = _CHUNKS
+    flat: list[Any]
     try:
-        parts = [cache[c] for c in chunks]
+        flat = list(itertools.chain.from_iterable(map(cache.__getitem__, chunks)))
     except KeyError:
-        parts = [cache[c] if c in cache else _chunk(c) for c in chunks]
-    entries = list(itertools.chain.from_iterable(parts))
-    if not entries:
+        flat = list(itertools.chain.from_iterable([cache[c] if c in cache else _chunk(c) for c in chunks]))
+    if not flat:
         return Doc([], [], [], [], meta_tokens(report, title, set()))
-    words, stems, metas, starts, tokens, cues = zip(*entries, strict=True)
-    n = len(entries)
-    features = list(stems)
+    words: list[str] = flat[0::_FIELDS]
+    stems: list[str] = flat[1::_FIELDS]
+    metas: list[tuple[str, ...]] = flat[2::_FIELDS]
+    starts: list[bool] = flat[3::_FIELDS]
+    tokens: list[str] = flat[4::_FIELDS]
+    cues: list[bool] = flat[5::_FIELDS]
+    n = len(words)
+    features: list[str] = flat[1::_FIELDS]  # stems, then negation marks
     for i in itertools.compress(range(n), cues):
         features[i] = words[i]
         for k in range(i + 1, min(i + 1 + NEGATION_SCOPE, n)):

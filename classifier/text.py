@@ -110,7 +110,7 @@ def normalised_chunks(text: str | None) -> list[str]:
     """The space-separated pieces of normalise(text), [] for empty text; spares a join and a split."""
     if not text:
         return []
-    if not unicodedata.is_normalized("NFKC", text):
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):  # ASCII is NFKC already
         text = unicodedata.normalize("NFKC", text)
     return text.replace("\u00ad", "").lower().split()
 
