@@ -48,10 +48,11 @@ class Doc:
     meta: list[str]
 
 
-# token -> (bokmål form, stem, meta tokens the word gives alone, starts a known phrase, the token itself,
-# is a negation cue). The token and the cue flag ride along so that analyse gets every per-word field
-# by slicing, and selects with itertools.compress, instead of a Python loop per field.
-_Lexeme = tuple[str, str, tuple[str, ...], bool, str, bool]
+# token -> (bokmål form, stem, meta tokens the word gives alone, literal prefixes of the known phrases
+# text starting with this word may hold, the token itself, is a negation cue). The token and the cue
+# flag ride along so that analyse gets every per-word field by slicing, and selects with
+# itertools.compress, instead of a Python loop per field.
+_Lexeme = tuple[str, str, tuple[str, ...], tuple[str, ...], str, bool]
 _LEXICON: dict[str, _Lexeme] = {}
 # whitespace-free chunk of normalised text -> the lexemes of its tokens, flattened into one tuple.
 # Chunks repeat far more than whole texts ("beskjed", "beskjed.", "(bup)"), and a dict lookup is much
@@ -59,11 +60,7 @@ _LEXICON: dict[str, _Lexeme] = {}
 _CHUNKS: dict[str, tuple[Any, ...]] = {}
 _FIELDS = 6  # length of a _Lexeme
 _PHRASE_STARTS = frozenset(w.rstrip("-") for w in gazetteer.PHRASE_STARTS | rules.PHRASE_STARTS)
-# phrase-start word -> the literal prefixes of the phrases that text starting with that word can match.
-_PREFIXES_OF = {
-    start: tuple(p for p in gazetteer.PHRASE_PREFIXES + rules.PHRASE_PREFIXES if p.startswith(start))
-    for start in _PHRASE_STARTS
-}
+_PHRASE_PREFIXES = gazetteer.PHRASE_PREFIXES + rules.PHRASE_PREFIXES
 _DIGIT = re.compile(r"\d")
 
 
@@ -73,13 +70,16 @@ def _lexeme(token: str) -> _Lexeme:
         if token in BOUNDARIES:
             # Checked here, not pre-seeded in the cache, so that clearing the cache cannot turn a
             # boundary into a word.
-            entry = ("", "", (), False, token, False)
+            entry = ("", "", (), (), token, False)
         else:
             word = to_bokmal(token)
             service = gazetteer.word_service(token)
             group = rules.word_hint(token)
             meta = tuple(t for t in (service and "svc:" + service, group and "word:" + group) if t)
-            entry = (word, stem(word), meta, token in _PHRASE_STARTS, token, word in NEGATIONS)
+            # Text where this token starts can hold a phrase only if a phrase's literal prefix starts with
+            # the token (a prefix holds a space, a token does not).
+            prefixes = tuple(p for p in _PHRASE_PREFIXES if p.startswith(token)) if token in _PHRASE_STARTS else ()
+            entry = (word, stem(word), meta, prefixes, token, word in NEGATIONS)
         if len(_LEXICON) >= _CACHE_LIMIT:
             _LEXICON.clear()
         _LEXICON[token] = entry
@@ -115,7 +115,7 @@ def analyse(report: ReportText) -> Doc:
     words: list[str] = flat[0::_FIELDS]
     stems: list[str] = flat[1::_FIELDS]
     metas: list[tuple[str, ...]] = flat[2::_FIELDS]
-    starts: list[bool] = flat[3::_FIELDS]
+    prefixes: list[tuple[str, ...]] = flat[3::_FIELDS]
     tokens: list[str] = flat[4::_FIELDS]
     cues: list[bool] = flat[5::_FIELDS]
     n = len(words)
@@ -128,8 +128,8 @@ def analyse(report: ReportText) -> Doc:
             features[k] = NEG_PREFIX + stems[k]
     bigrams = [f"{a} {b}" for a, b in itertools.pairwise(features) if a and b]
     found = set(itertools.chain.from_iterable(filter(None, metas)))
-    if any(starts):
-        found.update(_phrases(text, set(itertools.compress(tokens, starts))))
+    if any(prefixes):
+        found.update(_phrases(text, set(itertools.chain.from_iterable(prefixes))))
     if _DIGIT.search(text):
         found.update(rules.numeric_hints_in_tokens(tokens))
     # A boundary has an empty bokmål form: the words select what a Doc keeps.
@@ -137,12 +137,12 @@ def analyse(report: ReportText) -> Doc:
                list(itertools.compress(features, words)), bigrams, meta_tokens(report, title, found))
 
 
-def _phrases(text: str, starts: set[str]) -> list[str]:
-    """Meta tokens of multi-word aliases and hints beginning at a word start with one of `starts`."""
+def _phrases(text: str, prefixes: set[str]) -> list[str]:
+    """Meta tokens of multi-word aliases and hints found at a word start holding one of `prefixes`."""
     # Only where the text holds a phrase's literal prefix can a phrase regex match, so searching for
     # those prefixes ("den offentlige") skips the many plain uses of a start word ("den", "har").
     positions: set[int] = set()
-    for prefix in set().union(*map(_PREFIXES_OF.__getitem__, starts)):
+    for prefix in prefixes:
         at = text.find(prefix)
         while at >= 0:
             positions.add(at)
@@ -190,17 +190,23 @@ def meta_tokens(report: ReportText, title: str, found: set[str]) -> list[str]:
     tokens, own = list(context[0]), context[1]
     # One token for "a person aged 0-25 is named", learnt from every child age group at once, so that a
     # rare group (a 20-year-old) gets the same push as a common one (a 7-year-old).
-    ages = {t.partition(":")[2] for t in found if t.startswith(("age:", "grade:"))}
-    if ages & CHILD_AND_YOUTH_GROUPS:
+    ages: set[str] = set()
+    named: set[str] = set()
+    for t in found:
+        kind, _, value = t.partition(":")
+        if kind == "svc":
+            named.add(value)
+        elif kind in ("age", "grade"):
+            ages.add(value)
+    if not ages.isdisjoint(CHILD_AND_YOUTH_GROUPS):
         tokens.append("agegroup:child_or_youth")
-    if ages - CHILD_AND_YOUTH_GROUPS:
+    if not ages.issubset(CHILD_AND_YOUTH_GROUPS):
         tokens.append("agegroup:adult")
-    named = {t[4:] for t in found if t.startswith("svc:")}
     real = {service for service in named if not service.startswith("_")}
     tokens.extend(sorted(found))
     tokens.extend(_title_tokens(title))
     # Collaboration needs a second party: count the services named besides the reporter's own.
-    others = real - set(own) - {"it_system"}
+    others = real.difference(own, ("it_system",))
     tokens.append(f"nsvc:{min(len(real), 3)}")
     tokens.append(f"nother:{min(len(others), 2)}")
     if "_helsesykepleier" in named:
