@@ -109,7 +109,8 @@ def analyse(report: ReportText) -> Doc:
     try:
         flat = list(itertools.chain.from_iterable(map(cache.__getitem__, chunks)))
     except KeyError:
-        flat = list(itertools.chain.from_iterable([cache[c] if c in cache else _chunk(c) for c in chunks]))
+        # get, not `in` then [], so that another thread clearing the cache in between does no harm.
+        flat = list(itertools.chain.from_iterable([cache.get(c) or _chunk(c) for c in chunks]))
     if not flat:
         return Doc([], [], [], [], meta_tokens(report, title, set()))
     words: list[str] = flat[0::_FIELDS]
