@@ -129,8 +129,9 @@ def analyse(report: ReportText) -> Doc:
             features[k] = NEG_PREFIX + stems[k]
     bigrams = [f"{a} {b}" for a, b in itertools.pairwise(features) if a and b]
     found = set(itertools.chain.from_iterable(filter(None, metas)))
-    if any(prefixes):
-        found.update(_phrases(text, set(itertools.chain.from_iterable(prefixes))))
+    phrase_prefixes = set(itertools.chain.from_iterable(filter(None, prefixes)))
+    if phrase_prefixes:
+        found.update(_phrases(text, phrase_prefixes))
     if _DIGIT.search(text):
         found.update(rules.numeric_hints_in_tokens(tokens))
     # A boundary has an empty bokmål form: the words select what a Doc keeps.
