@@ -11,6 +11,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +20,17 @@ import scipy.sparse as sp
 from classifier import gazetteer, rules
 from classifier.records import ReportText
 from classifier.taxonomy import CHILD_AND_YOUTH_GROUPS, is_communication_category
-from classifier.text import BOUNDARIES, NEG_PREFIX, NEGATION_SCOPE, NEGATIONS, normalise, stem, to_bokmal, tokenize
+from classifier.text import (
+    BOUNDARIES,
+    NEG_PREFIX,
+    NEGATION_SCOPE,
+    NEGATIONS,
+    normalise,
+    normalised_chunks,
+    stem,
+    to_bokmal,
+    tokenize,
+)
 
 CHAR_NGRAMS = (2, 5)
 BLOCKS = ("char", "word", "meta")
@@ -36,77 +48,114 @@ class Doc:
     meta: list[str]
 
 
-# token -> (bokmål form, stem, meta tokens the word gives alone, starts a known phrase); a plain dict
-# because this lookup runs for every word of every report.
-_LEXICON: dict[str, tuple[str, str, tuple[str, ...], bool]] = {}
+# token -> (bokmål form, stem, meta tokens the word gives alone, literal prefixes of the known phrases
+# text starting with this word may hold, the token itself, is a negation cue). The token and the cue
+# flag ride along so that analyse gets every per-word field by slicing, and selects with
+# itertools.compress, instead of a Python loop per field.
+_Lexeme = tuple[str, str, tuple[str, ...], tuple[str, ...], str, bool]
+_LEXICON: dict[str, _Lexeme] = {}
+# whitespace-free chunk of normalised text -> the lexemes of its tokens, flattened into one tuple.
+# Chunks repeat far more than whole texts ("beskjed", "beskjed.", "(bup)"), and a dict lookup is much
+# cheaper than the tokenizer regex; flat, so that analyse gets each field with one slice.
+_CHUNKS: dict[str, tuple[Any, ...]] = {}
+_FIELDS = 6  # length of a _Lexeme
 _PHRASE_STARTS = frozenset(w.rstrip("-") for w in gazetteer.PHRASE_STARTS | rules.PHRASE_STARTS)
+_PHRASE_PREFIXES = gazetteer.PHRASE_PREFIXES + rules.PHRASE_PREFIXES
 _DIGIT = re.compile(r"\d")
 
 
-def _lexeme(token: str) -> tuple[str, str, tuple[str, ...], bool]:
+def _lexeme(token: str) -> _Lexeme:
     entry = _LEXICON.get(token)
     if entry is None:
-        word = to_bokmal(token)
-        service = gazetteer.word_service(token)
-        group = rules.word_hint(token)
-        meta = tuple(t for t in (service and "svc:" + service, group and "word:" + group) if t)
-        entry = (word, stem(word), meta, token in _PHRASE_STARTS)
+        if token in BOUNDARIES:
+            # Checked here, not pre-seeded in the cache, so that clearing the cache cannot turn a
+            # boundary into a word.
+            entry = ("", "", (), (), token, False)
+        else:
+            word = to_bokmal(token)
+            service = gazetteer.word_service(token)
+            group = rules.word_hint(token)
+            meta = tuple(t for t in (service and "svc:" + service, group and "word:" + group) if t)
+            # Text where this token starts can hold a phrase only if a phrase's literal prefix starts with
+            # the token (a prefix holds a space, a token does not).
+            prefixes = tuple(p for p in _PHRASE_PREFIXES if p.startswith(token)) if token in _PHRASE_STARTS else ()
+            entry = (word, stem(word), meta, prefixes, token, word in NEGATIONS)
         if len(_LEXICON) >= _CACHE_LIMIT:
             _LEXICON.clear()
         _LEXICON[token] = entry
     return entry
 
 
-_BOUNDARY_ENTRY: tuple[str, str, tuple[str, ...], bool] = ("", "", (), False)
-for _boundary in BOUNDARIES:
-    _LEXICON[_boundary] = _BOUNDARY_ENTRY
+def _chunk(chunk: str) -> tuple[Any, ...]:
+    # Tokens never contain a space, so tokenizing each chunk gives the tokens of the whole text.
+    flat = tuple(itertools.chain.from_iterable(_lexeme(token) for token in tokenize(chunk)))
+    if len(_CHUNKS) >= _CACHE_LIMIT:
+        _CHUNKS.clear()
+    _CHUNKS[chunk] = flat
+    return flat
 
 
 def analyse(report: ReportText) -> Doc:
     """Analyse one report; empty or missing text gives a document with only meta tokens."""
-    title = normalise(report.title)
-    body = normalise(report.description)
-    text = f"{title} . {body}" if title and body else title or body
-    tokens = tokenize(text)
-    # List comprehensions rather than one loop: this runs for every word of every report.
-    lex = _LEXICON.get
-    entries = [lex(t) or _lexeme(t) for t in tokens]
-    features = [e[1] for e in entries]
-    negated = [i for i, e in enumerate(entries) if e[0] in NEGATIONS]
-    for i in negated:
-        features[i] = entries[i][0]
-        for k in range(i + 1, min(i + 1 + NEGATION_SCOPE, len(entries))):
-            if not entries[k][0] or entries[k][0] in NEGATIONS:
+    title_chunks = normalised_chunks(report.title)
+    body_chunks = normalised_chunks(report.description)
+    title = " ".join(title_chunks)
+    chunks = [*title_chunks, ".", *body_chunks] if title_chunks and body_chunks else title_chunks or body_chunks
+    text = " ".join(chunks)
+    # This runs for every word of every report, so every per-word step below is a C-level loop
+    # (dict lookups, slices, compress, map); Python-level code runs per negation only.
+    cache = _CHUNKS
+    flat: list[Any]
+    try:
+        flat = list(itertools.chain.from_iterable(map(cache.__getitem__, chunks)))
+    except KeyError:
+        # get, not `in` then [], so that another thread clearing the cache in between does no harm.
+        flat = list(itertools.chain.from_iterable([cache.get(c) or _chunk(c) for c in chunks]))
+    if not flat:
+        return Doc([], [], [], [], meta_tokens(report, title, set()))
+    words: list[str] = flat[0::_FIELDS]
+    stems: list[str] = flat[1::_FIELDS]
+    metas: list[tuple[str, ...]] = flat[2::_FIELDS]
+    prefixes: list[tuple[str, ...]] = flat[3::_FIELDS]
+    tokens: list[str] = flat[4::_FIELDS]
+    cues: list[bool] = flat[5::_FIELDS]
+    n = len(words)
+    features: list[str] = flat[1::_FIELDS]  # stems, then negation marks
+    for i in itertools.compress(range(n), cues):
+        features[i] = words[i]
+        for k in range(i + 1, min(i + 1 + NEGATION_SCOPE, n)):
+            if not words[k] or cues[k]:
                 break
-            features[k] = NEG_PREFIX + entries[k][1]
-    keep = [i for i, e in enumerate(entries) if e[0]]
-    unigrams = [features[i] for i in keep]
-    bigrams = [a + " " + b for a, b in itertools.pairwise(features) if a and b]
-    found: set[str] = set()
-    for e in entries:
-        if e[2]:
-            found.update(e[2])
-    for start in {tokens[i] for i, e in enumerate(entries) if e[3]}:
-        found.update(_phrases(text, start))
+            features[k] = NEG_PREFIX + stems[k]
+    bigrams = [f"{a} {b}" for a, b in itertools.pairwise(features) if a and b]
+    found = set(itertools.chain.from_iterable(filter(None, metas)))
+    phrase_prefixes = set(itertools.chain.from_iterable(filter(None, prefixes)))
+    if phrase_prefixes:
+        found.update(_phrases(text, phrase_prefixes))
     if _DIGIT.search(text):
         found.update(rules.numeric_hints_in_tokens(tokens))
-    if len(keep) == len(tokens):
-        return Doc([e[0] for e in entries], tokens, unigrams, bigrams, meta_tokens(report, title, found))
-    return Doc([entries[i][0] for i in keep], [tokens[i] for i in keep], unigrams, bigrams,
-               meta_tokens(report, title, found))
+    # A boundary has an empty bokmål form: the words select what a Doc keeps.
+    return Doc(list(filter(None, words)), list(itertools.compress(tokens, words)),
+               list(itertools.compress(features, words)), bigrams, meta_tokens(report, title, found))
 
 
-def _phrases(text: str, start: str) -> list[str]:
-    """Meta tokens of multi-word aliases and hints beginning with the word `start`."""
+def _phrases(text: str, prefixes: set[str]) -> list[str]:
+    """Meta tokens of multi-word aliases and hints found at a word start holding one of `prefixes`."""
+    # Only where the text holds a phrase's literal prefix can a phrase regex match, so searching for
+    # those prefixes ("den offentlige") skips the many plain uses of a start word ("den", "har").
+    positions: set[int] = set()
+    for prefix in prefixes:
+        at = text.find(prefix)
+        while at >= 0:
+            positions.add(at)
+            at = text.find(prefix, at + 1)
     out = []
-    at = text.find(start)
-    while at >= 0:
+    for at in sorted(positions):
         if at == 0 or not (text[at - 1].isalnum() or text[at - 1] in "-_"):
             if service := gazetteer.phrase_service(text, at):
                 out.append("svc:" + service)
             if group := rules.phrase_hint(text, at):
                 out.append("word:" + group)
-        at = text.find(start, at + 1)
     return out
 
 
@@ -143,17 +192,23 @@ def meta_tokens(report: ReportText, title: str, found: set[str]) -> list[str]:
     tokens, own = list(context[0]), context[1]
     # One token for "a person aged 0-25 is named", learnt from every child age group at once, so that a
     # rare group (a 20-year-old) gets the same push as a common one (a 7-year-old).
-    ages = {t.partition(":")[2] for t in found if t.startswith(("age:", "grade:"))}
-    if ages & CHILD_AND_YOUTH_GROUPS:
+    ages: set[str] = set()
+    named: set[str] = set()
+    for t in found:
+        kind, _, value = t.partition(":")
+        if kind == "svc":
+            named.add(value)
+        elif kind in ("age", "grade"):
+            ages.add(value)
+    if not ages.isdisjoint(CHILD_AND_YOUTH_GROUPS):
         tokens.append("agegroup:child_or_youth")
-    if ages - CHILD_AND_YOUTH_GROUPS:
+    if not ages.issubset(CHILD_AND_YOUTH_GROUPS):
         tokens.append("agegroup:adult")
-    named = {t[4:] for t in found if t.startswith("svc:")}
     real = {service for service in named if not service.startswith("_")}
     tokens.extend(sorted(found))
-    tokens.extend(sorted({"svctitle:" + service for service, _ in gazetteer.find_services(title)}))
+    tokens.extend(_title_tokens(title))
     # Collaboration needs a second party: count the services named besides the reporter's own.
-    others = real - set(own) - {"it_system"}
+    others = real.difference(own, ("it_system",))
     tokens.append(f"nsvc:{min(len(real), 3)}")
     tokens.append(f"nother:{min(len(others), 2)}")
     if "_helsesykepleier" in named:
@@ -161,6 +216,12 @@ def meta_tokens(report: ReportText, title: str, found: set[str]) -> list[str]:
         school = "skole" in own or "skole" in real or any(t.endswith(("barn_6_12", "ungdom_13_17")) for t in found)
         tokens.append("ctx:nurse_school" if school else "ctx:nurse_other")
     return tokens
+
+
+@lru_cache(maxsize=4096)
+def _title_tokens(title: str) -> tuple[str, ...]:
+    # Cached (bounded) because titles repeat far more than descriptions ("Manglende informasjon").
+    return tuple(sorted({"svctitle:" + service for service, _ in gazetteer.find_services(title)}))
 
 
 @dataclass

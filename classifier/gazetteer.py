@@ -392,9 +392,23 @@ def _compile() -> tuple[re.Pattern[str], re.Pattern[str], dict[str, str]]:
     return word_re, phrase_re, {name: service for name, service, _ in named}
 
 
+def _literal_prefix(pattern: str) -> str:
+    """The plain text every match of `pattern` starts with: what comes before its first regex operator."""
+    if "|" in pattern:
+        return ""  # a top-level alternative could start anywhere; never the case for a phrase alias
+    for i, char in enumerate(pattern):
+        if char in "\\.^$*+?{}[]()":
+            # A quantifier after a character makes that character optional.
+            return pattern[:max(i - 1, 0)] if char in "?*{" else pattern[:i]
+    return pattern
+
+
 _WORD_ALIAS, _PHRASE_ALIAS, _SERVICE_OF_GROUP = _compile()
 # The phrase regex is slow on long text, so it runs only when a phrase's first word is present.
 PHRASE_STARTS = frozenset(p.split(" ")[0] for ps in ALIASES.values() for p in ps if " " in p)
+# No phrase alias matches where the text does not start with one of these ("den offentlige", not "den"):
+# str.startswith with this tuple rules out most phrase-start words far more cheaply than the regex.
+PHRASE_PREFIXES = tuple(sorted({_literal_prefix(p) for ps in ALIASES.values() for p in ps if " " in p}))
 
 
 def phrase_service(text: str, start: int) -> str | None:
@@ -415,7 +429,10 @@ def find_services(text: str) -> list[tuple[str, str]]:
     found = []
     for match in _WORD.finditer(text):
         word = match.group()
-        if word in PHRASE_STARTS and (phrase := _PHRASE_ALIAS.match(text, match.start())) and phrase.lastgroup:
+        if (
+            word in PHRASE_STARTS and text.startswith(PHRASE_PREFIXES, match.start())
+            and (phrase := _PHRASE_ALIAS.match(text, match.start())) and phrase.lastgroup
+        ):
             found.append((_SERVICE_OF_GROUP[phrase.lastgroup], phrase.group()))
         service = word_service(word)
         if service is not None:

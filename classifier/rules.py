@@ -6,7 +6,9 @@ and a mother can be the patient rather than a parent.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 # group -> words (prefixes at a word start) that suggest it.
@@ -58,6 +60,8 @@ def _unique_groups(items: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 _SINGLE, _PHRASE, PHRASE_STARTS = _compile_words()
+# Every phrase pattern is an escaped word list entry, so a match starts with one of these words.
+PHRASE_PREFIXES = tuple(sorted(w for ws in _WORDS.values() for w in ws if " " in w))
 _DIGIT = re.compile(r"\d")
 _WORD = re.compile(r"[\w-]+")
 
@@ -118,11 +122,12 @@ def numeric_hints(text: str) -> list[str]:
     return numeric_hints_in_tokens(_TOKENS.findall(text)) if _DIGIT.search(text) else []
 
 
-def numeric_hints_in_tokens(tokens: list[str]) -> list[str]:
+def numeric_hints_in_tokens(tokens: Sequence[str]) -> list[str]:
     """As numeric_hints, on the tokens of text.tokenize ("gutt på 7 år", "8. trinn", "3 mnd gammel")."""
     hints: list[str] = []
     n = len(tokens)
-    for i in [i for i, t in enumerate(tokens) if t.isdigit() and len(t) <= 2]:
+    # map and compress scan the tokens in C: this runs for every report that has a digit anywhere.
+    for i in [i for i in itertools.compress(itertools.count(), map(str.isdigit, tokens)) if len(tokens[i]) <= 2]:
         value = int(tokens[i])
         after = tokens[i + 1] if i + 1 < n else ""
         after2 = tokens[i + 2] if i + 2 < n else ""

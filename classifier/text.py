@@ -103,11 +103,16 @@ _stemmer = Stemmer.Stemmer("norwegian")
 
 def normalise(text: str | None) -> str:
     """Lower-cased NFKC text with soft hyphens removed and whitespace collapsed; '' for None."""
+    return " ".join(normalised_chunks(text))
+
+
+def normalised_chunks(text: str | None) -> list[str]:
+    """The space-separated pieces of normalise(text), [] for empty text; spares a join and a split."""
     if not text:
-        return ""
-    if not unicodedata.is_normalized("NFKC", text):
+        return []
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):  # ASCII is NFKC already
         text = unicodedata.normalize("NFKC", text)
-    return " ".join(text.replace("\u00ad", "").lower().split())
+    return text.replace("\u00ad", "").lower().split()
 
 
 def tokenize(text: str) -> list[str]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from classifier import gazetteer, rules
 from classifier.evaluate import keyword_baseline
 from classifier.features import analyse
-from classifier.gazetteer import find_services
+from classifier.gazetteer import ALIASES, find_services
 from classifier.records import ReportText
 from classifier.rules import group_hints
-from classifier.text import language, normalise, to_bokmal, tokenize, word_features
+from classifier.text import language, normalise, normalised_chunks, to_bokmal, tokenize, word_features
 
 
 def test_negation_marks_the_following_words_of_the_clause() -> None:
@@ -79,3 +80,40 @@ def test_keyword_baseline_is_the_advisers_search() -> None:
     assert keyword_baseline("Manglende informasjon", "om barnet")
     assert keyword_baseline("", "SAMARBEIDET med eleven")
     assert not keyword_baseline("Manglende informasjon", "om pasienten")
+
+
+@pytest.mark.parametrize("text", ["  Skolen\u00adsvarte\tIKKE \n på ﬁre ", "Ｎａｖ-kontoret (BUP).", "", None])
+def test_normalised_chunks_are_the_words_of_normalise(text: str | None) -> None:
+    chunks = normalised_chunks(text)
+    assert " ".join(chunks) == normalise(text)
+    assert all(chunk and " " not in chunk for chunk in chunks)
+
+
+def test_normalised_chunks_fold_case_width_and_soft_hyphens() -> None:
+    assert normalised_chunks("Skolen\u00adsvarte  IKKE ﬁre") == ["skolensvarte", "ikke", "fire"]
+
+
+def test_every_phrase_pattern_starts_with_a_plain_text_phrase_prefix() -> None:
+    # analyse runs the phrase regexes only where one of these prefixes occurs in the text.
+    for pattern in [p for ps in ALIASES.values() for p in ps if " " in p]:
+        assert any(pattern.startswith(prefix) and " " in prefix for prefix in gazetteer.PHRASE_PREFIXES), pattern
+    assert not any(set(prefix) & set("\\.^$*+?{}[]|()") for prefix in gazetteer.PHRASE_PREFIXES)
+    assert all(rules._PHRASE.fullmatch(prefix) for prefix in rules.PHRASE_PREFIXES)
+
+
+@pytest.mark.parametrize(("pattern", "prefix"), [
+    (r"pedagogisk leder\w*", "pedagogisk leder"), ("lagt inn", "lagt inn"), (r"skule[n]?\b", "skule"),
+    (r"sfo?x", "sf"), (r"tolk(?:en|er)?\b", ""),
+])
+def test_literal_prefix_stops_before_the_first_regex_operator(pattern: str, prefix: str) -> None:
+    assert gazetteer._literal_prefix(pattern) == prefix
+
+
+@pytest.mark.parametrize(("description", "token"), [
+    ("Den andre gangen ringte den offentlige tannhelsetjenesten.", "svc:tannhelse"),
+    ("Hun har det bra. Mor har barn hjemme.", "word:barn_som_parorende"),
+    ("Han var over 18 år, over 18", "word:unge_voksne_18_25"),
+    ("(psykisk helse og rus) svarte ikke", "svc:psykisk_helse_rus"),
+])
+def test_analyse_finds_a_phrase_after_plain_uses_of_its_first_word(description: str, token: str) -> None:
+    assert token in analyse(ReportText("x", "", description)).meta
