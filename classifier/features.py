@@ -11,7 +11,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -59,6 +58,7 @@ _LEXICON: dict[str, _Lexeme] = {}
 # cheaper than the tokenizer regex; flat, so that analyse gets each field with one slice.
 _CHUNKS: dict[str, tuple[Any, ...]] = {}
 _FIELDS = 6  # length of a _Lexeme
+_CHUNK_LIMIT = 100_000  # about 180 bytes each: under 20 MB
 _PHRASE_STARTS = frozenset(w.rstrip("-") for w in gazetteer.PHRASE_STARTS | rules.PHRASE_STARTS)
 _PHRASE_PREFIXES = gazetteer.PHRASE_PREFIXES + rules.PHRASE_PREFIXES
 _DIGIT = re.compile(r"\d")
@@ -89,7 +89,7 @@ def _lexeme(token: str) -> _Lexeme:
 def _chunk(chunk: str) -> tuple[Any, ...]:
     # Tokens never contain a space, so tokenizing each chunk gives the tokens of the whole text.
     flat = tuple(itertools.chain.from_iterable(_lexeme(token) for token in tokenize(chunk)))
-    if len(_CHUNKS) >= _CACHE_LIMIT:
+    if len(_CHUNKS) >= _CHUNK_LIMIT:
         _CHUNKS.clear()
     _CHUNKS[chunk] = flat
     return flat
@@ -206,7 +206,7 @@ def meta_tokens(report: ReportText, title: str, found: set[str]) -> list[str]:
         tokens.append("agegroup:adult")
     real = {service for service in named if not service.startswith("_")}
     tokens.extend(sorted(found))
-    tokens.extend(_title_tokens(title))
+    tokens.extend(sorted({"svctitle:" + service for service, _ in gazetteer.find_services(title)}))
     # Collaboration needs a second party: count the services named besides the reporter's own.
     others = real.difference(own, ("it_system",))
     tokens.append(f"nsvc:{min(len(real), 3)}")
@@ -216,12 +216,6 @@ def meta_tokens(report: ReportText, title: str, found: set[str]) -> list[str]:
         school = "skole" in own or "skole" in real or any(t.endswith(("barn_6_12", "ungdom_13_17")) for t in found)
         tokens.append("ctx:nurse_school" if school else "ctx:nurse_other")
     return tokens
-
-
-@lru_cache(maxsize=4096)
-def _title_tokens(title: str) -> tuple[str, ...]:
-    # Cached (bounded) because titles repeat far more than descriptions ("Manglende informasjon").
-    return tuple(sorted({"svctitle:" + service for service, _ in gazetteer.find_services(title)}))
 
 
 @dataclass

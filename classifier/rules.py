@@ -127,7 +127,9 @@ def numeric_hints_in_tokens(tokens: Sequence[str]) -> list[str]:
     hints: list[str] = []
     n = len(tokens)
     # map and compress scan the tokens in C: this runs for every report that has a digit anywhere.
-    for i in [i for i in itertools.compress(itertools.count(), map(str.isdigit, tokens)) if len(tokens[i]) <= 2]:
+    # isdecimal, not isdigit: "²" and "፩" are digits that int() refuses, so a report holding one and a
+    # number could not be scored.
+    for i in [i for i in itertools.compress(itertools.count(), map(str.isdecimal, tokens)) if len(tokens[i]) <= 2]:
         value = int(tokens[i])
         after = tokens[i + 1] if i + 1 < n else ""
         after2 = tokens[i + 2] if i + 2 < n else ""

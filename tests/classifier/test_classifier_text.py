@@ -117,3 +117,10 @@ def test_literal_prefix_stops_before_the_first_regex_operator(pattern: str, pref
 ])
 def test_analyse_finds_a_phrase_after_plain_uses_of_its_first_word(description: str, token: str) -> None:
     assert token in analyse(ReportText("x", "", description)).meta
+
+
+@pytest.mark.parametrize("description", ["Gutten på 7 år bor i 40 m ² stor leilighet.", "Jenta (፩) er 7 år.",
+                                         "Elev i ³ 8. klasse"])
+def test_digits_int_refuses_are_not_read_as_numbers(description: str) -> None:
+    doc = analyse(ReportText(id="x", title="Bekymring", description=description))
+    assert any(token.startswith(("age:", "grade:")) for token in doc.meta)
