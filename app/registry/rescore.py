@@ -57,9 +57,9 @@ def rescore(
                 session.flush()
                 session.expunge(run)
                 return run
-            score_reports(session, model, ids)
+            scored = score_reports(session, model, ids)  # fewer than ids if the classifier failed on some
             labels.refresh(session, ids)
             run.last_report_id = ids[-1]
-            run.scored += len(ids)
+            run.scored += scored
         if progress is not None:
             progress(len(ids))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from app.registry.service import ActiveModelCache
 from app.report.models import Report
 from app.review.labels import TARGET_CATEGORY, Suggestion
 from app.review.models import ReportScore
-from classifier import ReportText, TrainedModel, ensure_default_model
+from classifier import Prediction, ReportText, TrainedModel, ensure_default_model
+
+logger = logging.getLogger("avvik")
 
 _models: dict[Path, TrainedModel] = {}
 _lock = threading.Lock()
@@ -51,7 +54,8 @@ class Scored:
 
 
 # Scores the texts of reports about to be stored, given the category code each maps to; stores nothing.
-Scorer = Callable[[Session, Sequence[ReportText], Sequence[str | None]], list[Scored]]
+# None for a report the classifier failed on.
+Scorer = Callable[[Session, Sequence[ReportText], Sequence[str | None]], list[Scored | None]]
 
 
 def load_model(directory: str | Path) -> TrainedModel:
@@ -78,7 +82,7 @@ def active_model(session: Session, cache: ActiveModelCache, default_dir: str | P
 def ingest_scorer(cache: ActiveModelCache, default_dir: str | Path, threshold: float | None, by: str) -> Scorer:
     """A Scorer that uses the active model (re-read by the cache) and an optional threshold override."""
 
-    def score(session: Session, texts: Sequence[ReportText], categories: Sequence[str | None]) -> list[Scored]:
+    def score(session: Session, texts: Sequence[ReportText], categories: Sequence[str | None]) -> list[Scored | None]:
         return score_texts(active_model(session, cache, default_dir, by), texts, categories, threshold)
 
     return score
@@ -86,11 +90,19 @@ def ingest_scorer(cache: ActiveModelCache, default_dir: str | Path, threshold: f
 
 def score_texts(
     model: TrainedModel, texts: Sequence[ReportText], categories: Sequence[str | None], threshold: float | None = None
-) -> list[Scored]:
-    """Score reports in one vectorised call (no I/O); `categories` are the codes their reporters chose."""
+) -> list[Scored | None]:
+    """Score reports in one vectorised call (no I/O); `categories` are the codes their reporters chose.
+
+    A report the classifier fails on gets None, and the error is logged: it is stored unscored (as with
+    scoring off, until `avvik rescore`), because a fault in the classifier must not refuse a report.
+    """
     if not texts:
         return []
-    predictions = model.predict(texts, threshold=threshold)
+    try:
+        predictions: list[Prediction | None] = list(model.predict(texts, threshold=threshold))
+    except Exception:
+        logger.exception("classifier failed on a batch of %d reports; scoring them one by one", len(texts))
+        predictions = [_predict_one(model, text, threshold) for text in texts]
     now = utcnow()
     used_threshold = model.threshold if threshold is None else threshold
     return [
@@ -99,9 +111,18 @@ def score_texts(
                flagged=bool(p.flagged) and category != TARGET_CATEGORY,
                target_groups=list(p.target_groups), services=list(p.services),
                explanation=[{"term": e.term, "weight": round(float(e.weight), 4)} for e in p.explanation],
-               scored_at=now)
+               scored_at=now) if p is not None else None
         for p, category in zip(predictions, categories, strict=True)
     ]
+
+
+def _predict_one(model: TrainedModel, text: ReportText, threshold: float | None) -> Prediction | None:
+    try:
+        return model.predict([text], threshold=threshold)[0]
+    except Exception:
+        # The id only: the text is confidential and stays out of logs.
+        logger.exception("classifier failed on report %s of the batch; stored without a score", text.id)
+        return None
 
 
 def score_reports(
@@ -119,9 +140,10 @@ def score_reports(
                                              r.reporting_unit_text, r.unit_name) for r in rows],
                          [r.category_code for r in rows], threshold)
     session.execute(delete(ReportScore).where(ReportScore.report_id.in_(ids)))
-    session.execute(insert(ReportScore), [dict(zip(SCORE_COLUMNS, s.row(r.id), strict=True))
-                                          for r, s in zip(rows, scored, strict=True)])
-    return len(scored)
+    values = [dict(zip(SCORE_COLUMNS, s.row(r.id), strict=True)) for r, s in zip(rows, scored, strict=True) if s]
+    if values:
+        session.execute(insert(ReportScore), values)
+    return len(values)
 
 
 def report_text(

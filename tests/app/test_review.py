@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from app.audit.models import AuditEvent
 from app.auth.keys import create_key
 from app.auth.principal import Role
 from app.report import export as report_export
+from classifier import Prediction, ReportText, TrainedModel
 from tests.conftest import bearer
 from tests.helpers import report
 
@@ -59,6 +61,44 @@ def test_every_report_is_scored_on_arrival(client: TestClient) -> None:
     batch = client.post("/api/v1/reports/batch", json={"reports": [report(**POSITIVE), report(**NEGATIVE)]}).json()
     flags = [client.get(f"/api/v1/reports/{r['id']}").json()["flagged"] for r in batch["results"]]
     assert flags == [True, False]
+
+
+def test_a_report_with_digits_int_refuses_is_scored(client: TestClient) -> None:
+    # "²" and "፩" pass str.isdigit but not int(): with a number beside them, scoring once raised a 500.
+    text = "Gutten på 7 år bor i en leilighet på 40 m ² med mor (፩)."
+    answer = client.post("/api/v1/reports", json=report(**{**POSITIVE, "description": text}))
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["classification"]["model_version"]
+    batch = client.post("/api/v1/reports/batch", json={"reports": [report(**{**NEGATIVE, "description": text})]})
+    assert batch.json()["counts"] == {"created": 1}
+
+
+def test_a_report_the_classifier_fails_on_is_stored_unscored_and_logged(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Fault injection into the real model: any report holding the word POISON makes predict raise, as a
+    # classifier bug on some rare input would. Ingest must store every report all the same.
+    real_predict = TrainedModel.predict
+
+    def predict(self: TrainedModel, reports: Sequence[ReportText], *args: Any, **kwargs: Any) -> list[Prediction]:
+        if any("POISON" in r.description for r in reports):
+            raise ValueError("injected classifier fault")
+        return real_predict(self, reports, *args, **kwargs)
+
+    monkeypatch.setattr(TrainedModel, "predict", predict)
+    poison = {**POSITIVE, "description": POSITIVE["description"] + " POISON"}
+    batch = client.post("/api/v1/reports/batch", json={"reports": [report(**POSITIVE), report(**poison),
+                                                                   report(**NEGATIVE)]})
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["counts"] == {"created": 3}
+    stored = [client.get(f"/api/v1/reports/{r['id']}").json() for r in batch.json()["results"]]
+    assert [r["classification"] is not None for r in stored] == [True, False, True]
+    assert [r["flagged"] for r in stored] == [True, False, False]
+    single = client.post("/api/v1/reports", json=report(**poison))
+    assert single.status_code == 201, single.text
+    assert single.json()["classification"] is None
+    assert "injected classifier fault" in caplog.text
+    assert "POISON" not in caplog.text  # the report's text stays out of the log
 
 
 def test_a_report_filed_under_the_category_is_confirmed_by_its_reporter_not_flagged(client: TestClient) -> None:
