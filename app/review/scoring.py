@@ -128,7 +128,8 @@ def _predict_one(model: TrainedModel, text: ReportText, threshold: float | None)
 def score_reports(
     session: Session, model: TrainedModel, report_ids: Sequence[int], threshold: float | None = None
 ) -> int:
-    """Score stored reports in one vectorised call and store the suggestions; returns how many were scored."""
+    """Score stored reports in one vectorised call and store the suggestions; returns how many were scored
+    (fewer than asked if the classifier failed on some)."""
     ids = sorted(set(report_ids))
     if not ids:
         return 0
@@ -139,9 +140,10 @@ def score_reports(
     scored = score_texts(model, [report_text(r.id, r.title, r.description, r.reported_category,
                                              r.reporting_unit_text, r.unit_name) for r in rows],
                          [r.category_code for r in rows], threshold)
-    session.execute(delete(ReportScore).where(ReportScore.report_id.in_(ids)))
     values = [dict(zip(SCORE_COLUMNS, s.row(r.id), strict=True)) for r, s in zip(rows, scored, strict=True) if s]
     if values:
+        # A report the classifier failed on keeps the score it had: still countable, by an older model.
+        session.execute(delete(ReportScore).where(ReportScore.report_id.in_([v["report_id"] for v in values])))
         session.execute(insert(ReportScore), values)
     return len(values)
 

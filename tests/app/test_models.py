@@ -6,7 +6,7 @@ These tests commit (the CLI runs its own transactions), so each uses a database 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,45 @@ def test_rescore_resumes_after_an_interruption(fresh: tuple[str, TestClient]) ->
     finished = rescore(maker, None, None, ZoneInfo("Europe/Oslo"), batch=3)
     assert (finished.id, finished.scored) == (run.id, 7)
     assert finished.finished_at is not None
+    engine.dispose()
+
+
+def test_rescore_skips_a_report_the_classifier_fails_on_and_keeps_its_score(
+        fresh: tuple[str, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    from zoneinfo import ZoneInfo
+
+    from app.registry.rescore import rescore
+    from app.review.models import ReportScore
+    from classifier import ReportText, TrainedModel
+    from tests.helpers import report
+
+    url, client = fresh
+    items = [report(f"RF-{n}") for n in range(5)]
+    items[2]["description"] += " POISON"
+    answer = client.post("/api/v1/reports/batch", json={"reports": items}).json()
+    poisoned = answer["results"][2]["id"]
+    # Fault injection into the real model, after ingest scored every report: predict raises on one text.
+    real_predict = TrainedModel.predict
+
+    def predict(self: TrainedModel, reports: Sequence[ReportText], *args: Any, **kwargs: Any) -> list[Any]:
+        if any("POISON" in r.description for r in reports):
+            raise ValueError("injected classifier fault")
+        return real_predict(self, reports, *args, **kwargs)
+
+    monkeypatch.setattr(TrainedModel, "predict", predict)
+    engine = make_engine(url)
+    maker = make_sessionmaker(engine)
+    with maker() as session:
+        before = session.get(ReportScore, poisoned)
+        assert before is not None
+        scored_at = before.scored_at
+    run = rescore(maker, None, None, ZoneInfo("Europe/Oslo"), batch=10)
+    assert (run.scored, run.finished_at is not None) == (4, True)
+    with maker() as session:
+        kept = session.get(ReportScore, poisoned)
+        assert kept is not None and kept.scored_at == scored_at  # the ingest-time score, untouched
+        others = session.scalars(select(ReportScore).where(ReportScore.report_id != poisoned)).all()
+        assert len(others) == 4 and all(s.scored_at > scored_at for s in others)
     engine.dispose()
 
 
