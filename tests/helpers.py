@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
+
+import pytest
+
+from classifier import Prediction, ReportText, TrainedModel
 
 _numbers = itertools.count(1)
 
@@ -26,3 +31,19 @@ def report(external_id: str | None = None, **overrides: Any) -> dict[str, Any]:
     }
     payload.update(overrides)
     return payload
+
+
+POISON = "POISON"  # a word that makes the classifier fail once inject_classifier_fault is in place
+
+
+def inject_classifier_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the real model's predict raise on any batch holding a report whose description has POISON,
+    as a classifier bug on some rare input would (fault injection, not a stand-in for the classifier)."""
+    real_predict = TrainedModel.predict
+
+    def predict(self: TrainedModel, reports: Sequence[ReportText], *args: Any, **kwargs: Any) -> list[Prediction]:
+        if any(POISON in r.description for r in reports):
+            raise ValueError("injected classifier fault")
+        return real_predict(self, reports, *args, **kwargs)
+
+    monkeypatch.setattr(TrainedModel, "predict", predict)

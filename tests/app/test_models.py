@@ -6,7 +6,7 @@ These tests commit (the CLI runs its own transactions), so each uses a database 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,23 +174,14 @@ def test_rescore_skips_a_report_the_classifier_fails_on_and_keeps_its_score(
 
     from app.registry.rescore import rescore
     from app.review.models import ReportScore
-    from classifier import ReportText, TrainedModel
-    from tests.helpers import report
+    from tests.helpers import POISON, inject_classifier_fault, report
 
     url, client = fresh
     items = [report(f"RF-{n}") for n in range(5)]
-    items[2]["description"] += " POISON"
+    items[2]["description"] += " " + POISON
     answer = client.post("/api/v1/reports/batch", json={"reports": items}).json()
     poisoned = answer["results"][2]["id"]
-    # Fault injection into the real model, after ingest scored every report: predict raises on one text.
-    real_predict = TrainedModel.predict
-
-    def predict(self: TrainedModel, reports: Sequence[ReportText], *args: Any, **kwargs: Any) -> list[Any]:
-        if any("POISON" in r.description for r in reports):
-            raise ValueError("injected classifier fault")
-        return real_predict(self, reports, *args, **kwargs)
-
-    monkeypatch.setattr(TrainedModel, "predict", predict)
+    inject_classifier_fault(monkeypatch)  # after ingest scored every report
     engine = make_engine(url)
     maker = make_sessionmaker(engine)
     with maker() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,9 +17,8 @@ from app.audit.models import AuditEvent
 from app.auth.keys import create_key
 from app.auth.principal import Role
 from app.report import export as report_export
-from classifier import Prediction, ReportText, TrainedModel
 from tests.conftest import bearer
-from tests.helpers import report
+from tests.helpers import POISON, inject_classifier_fault, report
 
 POSITIVE = {
     "title": "Helsesykepleier fikk ikke beskjed om ny elev",
@@ -76,17 +75,9 @@ def test_a_report_with_digits_int_refuses_is_scored(client: TestClient) -> None:
 def test_a_report_the_classifier_fails_on_is_stored_unscored_and_logged(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Fault injection into the real model: any report holding the word POISON makes predict raise, as a
-    # classifier bug on some rare input would. Ingest must store every report all the same.
-    real_predict = TrainedModel.predict
-
-    def predict(self: TrainedModel, reports: Sequence[ReportText], *args: Any, **kwargs: Any) -> list[Prediction]:
-        if any("POISON" in r.description for r in reports):
-            raise ValueError("injected classifier fault")
-        return real_predict(self, reports, *args, **kwargs)
-
-    monkeypatch.setattr(TrainedModel, "predict", predict)
-    poison = {**POSITIVE, "description": POSITIVE["description"] + " POISON"}
+    # A classifier bug on some rare input: ingest must store every report all the same.
+    inject_classifier_fault(monkeypatch)
+    poison = {**POSITIVE, "description": POSITIVE["description"] + " " + POISON}
     batch = client.post("/api/v1/reports/batch", json={"reports": [report(**POSITIVE), report(**poison),
                                                                    report(**NEGATIVE)]})
     assert batch.status_code == 200, batch.text
