@@ -1,7 +1,8 @@
-"""Turn reports into one sparse TF-IDF matrix: character n-grams, stemmed words, and meta tokens.
+"""Analyse reports into words, word features and meta tokens, and (for training) one sparse TF-IDF matrix.
 
-A hand-written vectoriser, not sklearn's: n-grams are cached per word, which makes prediction about
-twenty times faster than TfidfVectorizer(analyzer="char_wb") with the same features.
+A hand-written vectoriser, not sklearn's: its rows are built so that a linear model over them can be
+evaluated word by word at prediction time (`classifier.linear`), much faster than TfidfVectorizer(
+analyzer="char_wb") with the same features.
 """
 
 from __future__ import annotations
