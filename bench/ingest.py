@@ -988,6 +988,37 @@ def render_scoring(comparison: dict[str, Any]) -> str:
     ])
 
 
+def median_scoring(comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The median ratios of several alternating on/off pairs, and the verdicts they give."""
+    batch = statistics.median(c["batch_throughput_on_over_off"] for c in comparisons)
+    single = statistics.median(c["single_throughput_on_over_off"] for c in comparisons)
+    return {
+        "rounds": len(comparisons),
+        "batch_throughput_on_over_off": batch,
+        "batch_throughput_range": [min(c["batch_throughput_on_over_off"] for c in comparisons),
+                                   max(c["batch_throughput_on_over_off"] for c in comparisons)],
+        "single_throughput_on_over_off": single,
+        "single_throughput_range": [min(c["single_throughput_on_over_off"] for c in comparisons),
+                                    max(c["single_throughput_on_over_off"] for c in comparisons)],
+        "aim_slowdown_at_most": AIM_SCORING_SLOWDOWN,
+        "aim_met_batch": 1 - batch <= AIM_SCORING_SLOWDOWN,
+        "aim_met_single": 1 - single <= AIM_SCORING_SLOWDOWN,
+    }
+
+
+def render_median(summary: dict[str, Any]) -> str:
+    """The median of the rounds as lines for people."""
+    c = summary
+
+    def line(kind: str) -> str:
+        ratio, (low, high) = c[f"{kind}_throughput_on_over_off"], c[f"{kind}_throughput_range"]
+        verdict = "met" if c[f"aim_met_{kind}"] else "NOT met"
+        return (f"  {kind} throughput on / off, median {ratio:.3f} (range {low:.3f}–{high:.3f}; slower by "
+                f"{100 * (1 - ratio):.0f} %; aim ≤ {100 * c['aim_slowdown_at_most']:.0f} %: {verdict})")
+
+    return "\n".join([f"scoring on / off over {c['rounds']} alternating rounds:", line("batch"), line("single")])
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[URL, list[ServerOptions], BenchOptions, Path | None]:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -1005,6 +1036,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[URL, list[ServerOptio
     parser.add_argument("--scoring", choices=("off", "on", "both"), default="off",
                         help="AVVIK_SCORING_ENABLED of the server (default off: ingest alone); both: one run "
                              "each, then their ratio")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --scoring both: alternate off and on this many times and judge the median ratios "
+                             "(one pair is at the mercy of a busy moment)")
     parser.add_argument("--model-dir", default=None, help="with --scoring on or both: a model directory to reuse")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="a loopback PostgreSQL server and a database to connect to for CREATE DATABASE")
@@ -1012,12 +1046,14 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[URL, list[ServerOptio
                         help="seconds to wait for /readyz")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
-    for name in ("reports", "batch_size", "batch_clients", "singles", "clients", "workers", "copy_repeats"):
+    for name in ("reports", "batch_size", "batch_clients", "singles", "clients", "workers", "copy_repeats", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.batch_size > 1_000:
         parser.error("--batch-size: the server takes at most 1,000 reports per batch")
-    scorings = {"off": [False], "on": [True], "both": [False, True]}[args.scoring]
+    if args.rounds > 1 and args.scoring != "both":
+        parser.error("--rounds: only with --scoring both")
+    scorings = {"off": [False], "on": [True], "both": [False, True] * args.rounds}[args.scoring]
     servers = [ServerOptions(workers=args.workers, scoring=scoring, model_dir=args.model_dir) for scoring in scorings]
     bench = BenchOptions(reports=args.reports, batch_size=args.batch_size, batch_clients=args.batch_clients,
                          singles=args.singles, clients=args.clients, warmup=max(args.warmup, 1), seed=args.seed,
@@ -1051,11 +1087,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     for figures in runs:
         print()
         print(render(figures))
-    if len(runs) == 2:
-        comparison = compare_scoring(*runs)
-        print()
-        print(render_scoring(comparison))
-        figures = {"runs": {"scoring_off": runs[0], "scoring_on": runs[1]}, "scoring": comparison}
+    if len(runs) >= 2:
+        rounds = [{"scoring_off": off, "scoring_on": on, "scoring": compare_scoring(off, on)}
+                  for off, on in zip(runs[::2], runs[1::2], strict=True)]
+        for number, pair in enumerate(rounds, 1):
+            print()
+            if len(rounds) > 1:
+                print(f"round {number} of {len(rounds)}:")
+            print(render_scoring(pair["scoring"]))
+        if len(rounds) == 1:
+            figures = {"runs": {"scoring_off": runs[0], "scoring_on": runs[1]}, "scoring": rounds[0]["scoring"]}
+        else:
+            summary = median_scoring([pair["scoring"] for pair in rounds])
+            print()
+            print(render_median(summary))
+            figures = {"rounds": rounds, "scoring": summary}
     else:
         figures = runs[0]
     if json_path is not None:
