@@ -309,7 +309,7 @@ class FeatureSpace:
             indptr[i + 1] = indptr[i] + sum(map(len, parts[-len(words) - 1:]))
         indices = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         data = self.idf[indices]
-        _normalise_blocks(data, indices, indptr, self.offsets, self.block_weights)
+        normalise_blocks(data, indices, indptr, self.offsets, self.block_weights)
         return sp.csr_matrix((data, indices, indptr), shape=(n, width))
 
 
@@ -337,7 +337,7 @@ def _df_array(df: Counter[str], vocab: dict[str, int]) -> np.ndarray:
     return out
 
 
-def _normalise_blocks(
+def normalise_blocks(
     data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, offsets: tuple[int, int, int, int],
     weights: tuple[float, float, float],
 ) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from classifier.features import Doc, FeatureSpace, char_ngrams
+from classifier.features import Doc, FeatureSpace, char_ngrams, normalise_blocks
 
 _TABLE_LIMIT = 200_000  # distinct words; a long-running service starts a new table when it has seen more
 _SPARSE_FROM = 16  # reports; fewer are multiplied densely
@@ -90,15 +90,17 @@ class LinearHeads:
     """The fitted heads of a model, evaluated per distinct word."""
 
     def __init__(
-        self, features: FeatureSpace, weights: np.ndarray, intercepts: np.ndarray, main_heads: int, label_start: int
+        self, features: FeatureSpace, weights: np.ndarray, intercepts: np.ndarray, main_heads: int,
+        labels_use_characters: bool,
     ) -> None:
-        """`weights` is (features, heads), the main heads first; label heads use the columns from `label_start`."""
+        """`weights` is (features, heads), the main heads first; the label heads weigh character n-grams only
+        when `labels_use_characters` (otherwise their rows of the character block are zero)."""
         self.features = features
         self.main_heads = main_heads
         self.intercepts = np.asarray(intercepts, dtype=np.float64)
         weights = np.asarray(weights, dtype=np.float64)
         word_off = features.offsets[1]
-        self._char_heads = weights.shape[1] if label_start == 0 else main_heads
+        self._char_heads = weights.shape[1] if labels_use_characters else main_heads
         self._char_weights = np.ascontiguousarray(weights[:word_off, : self._char_heads])
         self.text_weights = np.ascontiguousarray(weights[word_off:])
         self._text_idf = np.ascontiguousarray(features.idf[word_off:])
@@ -114,17 +116,12 @@ class LinearHeads:
 
     def evaluate(self, docs: Sequence[Doc]) -> Evaluated:
         """Log-odds of every head for analysed reports."""
-        n = len(docs)
         table = self.table()
         words = [list(dict.fromkeys(doc.words)) for doc in docs]
         counts = [len(ws) for ws in words]
         index = np.array([i for ws in words for i in table.indices(ws)], dtype=np.intp)
         rows = table.rows(index)
-        sums = np.zeros((n, rows.shape[1]))
-        present = np.flatnonzero(counts)
-        if len(present):
-            starts = np.cumsum([0, *counts[:-1]])
-            sums[present] = np.add.reduceat(rows, starts[present], axis=0)
+        sums = _row_sums(rows, np.cumsum([0, *counts]))
         norms = np.sqrt(sums[:, 0])
         norms[norms == 0] = 1.0
         char_scales = self.features.block_weights[0] / norms
@@ -151,20 +148,25 @@ class LinearHeads:
             bounds.append(len(columns))
         n = len(docs)
         cols = np.array(columns, dtype=np.intp)
-        segment = np.repeat(np.arange(2 * n), np.diff(bounds))
-        data = self._text_idf[cols]
-        norms = np.sqrt(np.bincount(segment, weights=data * data, minlength=2 * n))
-        norms[norms == 0] = 1.0
-        data *= (np.tile(features.block_weights[1:], n) / norms)[segment]
         starts = np.array(bounds[::2], dtype=np.intp)
+        data = self._text_idf[cols]
+        # Columns here count from the first word feature: the word block starts at 0, the meta block at meta_start.
+        normalise_blocks(data, cols, starts, (0, 0, meta_start, len(self._text_idf)), features.block_weights)
         main = data[:, None] * self._text_main_weights[cols]
         if n < _SPARSE_FROM:
             # A sparse matrix costs more to build than a single report takes to score.
-            heads = np.zeros((n, self.text_weights.shape[1]))
-            filled = np.flatnonzero(np.diff(starts))
-            if len(filled):
-                heads[filled] = np.add.reduceat(data[:, None] * self.text_weights[cols], starts[filled], axis=0)
+            heads = _row_sums(data[:, None] * self.text_weights[cols], starts)
         else:
             # The product with every head, without a (entries × heads) temporary of tens of MB for a batch.
             heads = np.asarray(sp.csr_matrix((data, cols, starts), shape=(n, len(self._text_idf))) @ self.text_weights)
         return heads, cols, main, starts
+
+
+def _row_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per report, the sum of its rows of `values` (report i has rows starts[i]:starts[i + 1]; none sum to 0)."""
+    sums = np.zeros((len(starts) - 1, values.shape[1]))
+    filled = np.flatnonzero(np.diff(starts))
+    if len(filled):
+        # reduceat sums from each start to the next one given, so the starts of empty reports are left out.
+        sums[filled] = np.add.reduceat(values, starts[filled], axis=0)
+    return sums

@@ -115,10 +115,9 @@ class TrainedModel:
         """The heads, evaluated per distinct word (built on first use; the model's numbers never change)."""
         if self._heads is None:
             heads = len(MAIN_HEADS)
-            start = 0 if self.config.label_char_ngrams else self.features.offsets[1]
-            if np.any(self.weights[:start, heads:]):
-                start = 0
-            self._heads = LinearHeads(self.features, self.weights, self.intercepts, heads, start)
+            # Label heads trained without n-grams have zeros there; a model that has any uses them.
+            chars = self.config.label_char_ngrams or bool(np.any(self.weights[: self.features.offsets[1], heads:]))
+            self._heads = LinearHeads(self.features, self.weights, self.intercepts, heads, chars)
         return self._heads
 
     def predict(

@@ -44,7 +44,7 @@ def test_label_heads_with_character_weights(model: TrainedModel, corpus: list[La
     docs = _docs(corpus)
     rng = np.random.default_rng(3)
     weights = rng.normal(size=model.weights.shape)
-    heads = LinearHeads(model.features, weights, model.intercepts, len(MAIN_HEADS), label_start=0)
+    heads = LinearHeads(model.features, weights, model.intercepts, len(MAIN_HEADS), labels_use_characters=True)
     expected = np.asarray(model.features.transform(docs) @ weights) + model.intercepts
     evaluated = heads.evaluate(docs)
     np.testing.assert_allclose(np.hstack([evaluated.main, evaluated.labels]), expected, rtol=1e-9, atol=1e-9)
@@ -113,7 +113,7 @@ def test_a_full_word_table_is_replaced(model: TrainedModel, monkeypatch: pytest.
     import classifier.linear as linear
 
     heads = LinearHeads(model.features, model.weights, model.intercepts, len(MAIN_HEADS),
-                        label_start=model.features.offsets[1])
+                        labels_use_characters=False)
     monkeypatch.setattr(linear, "_TABLE_LIMIT", 5)
     first = heads.table()
     first.indices(["barn", "skole", "barnevern", "lege", "tolk", "nav"])
