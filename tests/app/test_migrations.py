@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, inspect, select, text
 
 from app.db import make_engine
 from app.migrate import current_revisions, downgrade, head_revisions, upgrade
@@ -40,13 +43,20 @@ def test_upgrade_downgrade_upgrade_on_an_empty_database(databases: DatabaseFacto
         engine.dispose()
 
 
-def test_reports_stored_before_provenance_get_their_reporters_labels(databases: DatabaseFactory) -> None:
-    from sqlalchemy import text
-
+@contextmanager
+def database_at(databases: DatabaseFactory, revision: str) -> Iterator[tuple[str, Engine]]:
+    """A database of its own migrated up to `revision`, and an engine on it (disposed after)."""
     url = databases.new()
-    upgrade(url, "0003")
+    upgrade(url, revision)
     engine = make_engine(url)
     try:
+        yield url, engine
+    finally:
+        engine.dispose()
+
+
+def test_reports_stored_before_provenance_get_their_reporters_labels(databases: DatabaseFactory) -> None:
+    with database_at(databases, "0003") as (url, engine):
         with engine.begin() as connection:
             connection.execute(text(
                 "INSERT INTO report (id, source_system, external_id, title, description, category_code, reported_at,"
@@ -69,17 +79,10 @@ def test_reports_stored_before_provenance_get_their_reporters_labels(databases: 
         assert row[3] == audit_draw("bkkvalitet", "OLD-1")
         assert [tuple(r) for r in labels] == [("service", "skole", "reporter"),
                                               ("target_group", "barn_6_12", "reporter")]
-    finally:
-        engine.dispose()
 
 
 def test_local_reporting_date_is_backfilled_in_oslo_time(databases: DatabaseFactory) -> None:
-    from sqlalchemy import text
-
-    url = databases.new()
-    upgrade(url, "0005")
-    engine = make_engine(url)
-    try:
+    with database_at(databases, "0005") as (url, engine):
         with engine.begin() as connection:
             # 23:30 UTC on 31 January is 00:30 on 1 February in Oslo.
             connection.execute(text(
@@ -91,17 +94,10 @@ def test_local_reporting_date_is_backfilled_in_oslo_time(databases: DatabaseFact
         upgrade(url)
         with engine.connect() as connection:
             assert str(connection.scalar(text("SELECT reported_on FROM report WHERE id = 9"))) == "2026-02-01"
-    finally:
-        engine.dispose()
 
 
 def test_estimate_basis_is_backfilled_from_reports_scores_and_reviews(databases: DatabaseFactory) -> None:
-    from sqlalchemy import text
-
-    url = databases.new()
-    upgrade(url, "0007")
-    engine = make_engine(url)
-    try:
+    with database_at(databases, "0007") as (url, engine):
         with engine.begin() as connection:
             for report_id in (11, 12):
                 connection.execute(text(
@@ -127,5 +123,3 @@ def test_estimate_basis_is_backfilled_from_reports_scores_and_reviews(databases:
         assert [(r[0], str(r[1]), r[2], bool(r[3]), r[4] if r[4] is None else bool(r[4]), r[5], r[6])
                 for r in rows] == [(11, "2026-02-01", "informasjonsplikt", False, True, 0.9, None),
                                    (12, "2026-02-01", "informasjonsplikt", True, None, None, "reject")]
-    finally:
-        engine.dispose()
