@@ -962,25 +962,29 @@ def compare_scoring(off: dict[str, Any], on: dict[str, Any]) -> dict[str, Any]:
         "server_cpu_ms_per_request": {"off": off["cpu_ms_per_item"]["single"]["server"],
                                       "on": on["cpu_ms_per_item"]["single"]["server"]},
         "aim_slowdown_at_most": AIM_SCORING_SLOWDOWN,
-        "aim_met_batch": 1 - batch <= AIM_SCORING_SLOWDOWN,
-        "aim_met_single": 1 - single <= AIM_SCORING_SLOWDOWN,
+        "aim_met_batch": _aim_met(batch),
+        "aim_met_single": _aim_met(single),
     }
+
+
+def _aim_met(on_over_off: float) -> bool:
+    return 1 - on_over_off <= AIM_SCORING_SLOWDOWN
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
 
 
 def render_scoring(comparison: dict[str, Any]) -> str:
     """The scoring comparison as lines for people."""
     c = comparison
     aim = f"aim ≤ {100 * c['aim_slowdown_at_most']:.0f} %"
-
-    def verdict(met: bool) -> str:
-        return "met" if met else "NOT met"
-
     return "\n".join([
         "scoring on / off (two runs, same workload):",
         f"  batch throughput {c['batch_throughput_on_over_off']:.3f} (slower by {100 * c['batch_slowdown']:.0f} %; "
-        f"{aim}: {verdict(c['aim_met_batch'])})",
+        f"{aim}: {_verdict(c['aim_met_batch'])})",
         f"  single POST throughput {c['single_throughput_on_over_off']:.3f} (slower by "
-        f"{100 * c['single_slowdown']:.0f} %; {aim}: {verdict(c['aim_met_single'])})",
+        f"{100 * c['single_slowdown']:.0f} %; {aim}: {_verdict(c['aim_met_single'])})",
         f"  server / PostgreSQL CPU ms per batch report {c['server_cpu_ms_per_report']['off']:.2f} / "
         f"{c['postgresql_cpu_ms_per_report']['off']:.2f} → {c['server_cpu_ms_per_report']['on']:.2f} / "
         f"{c['postgresql_cpu_ms_per_report']['on']:.2f}; server CPU ms per single request "
@@ -989,21 +993,14 @@ def render_scoring(comparison: dict[str, Any]) -> str:
 
 
 def median_scoring(comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The median ratios of several alternating on/off pairs, and the verdicts they give."""
-    batch = statistics.median(c["batch_throughput_on_over_off"] for c in comparisons)
-    single = statistics.median(c["single_throughput_on_over_off"] for c in comparisons)
-    return {
-        "rounds": len(comparisons),
-        "batch_throughput_on_over_off": batch,
-        "batch_throughput_range": [min(c["batch_throughput_on_over_off"] for c in comparisons),
-                                   max(c["batch_throughput_on_over_off"] for c in comparisons)],
-        "single_throughput_on_over_off": single,
-        "single_throughput_range": [min(c["single_throughput_on_over_off"] for c in comparisons),
-                                    max(c["single_throughput_on_over_off"] for c in comparisons)],
-        "aim_slowdown_at_most": AIM_SCORING_SLOWDOWN,
-        "aim_met_batch": 1 - batch <= AIM_SCORING_SLOWDOWN,
-        "aim_met_single": 1 - single <= AIM_SCORING_SLOWDOWN,
-    }
+    """The median ratios of several alternating on/off pairs, their ranges, and the verdicts they give."""
+    summary: dict[str, Any] = {"rounds": len(comparisons), "aim_slowdown_at_most": AIM_SCORING_SLOWDOWN}
+    for kind in ("batch", "single"):
+        ratios = [c[f"{kind}_throughput_on_over_off"] for c in comparisons]
+        median = statistics.median(ratios)
+        summary |= {f"{kind}_throughput_on_over_off": median, f"{kind}_throughput_range": [min(ratios), max(ratios)],
+                    f"aim_met_{kind}": _aim_met(median)}
+    return summary
 
 
 def render_median(summary: dict[str, Any]) -> str:
@@ -1012,9 +1009,9 @@ def render_median(summary: dict[str, Any]) -> str:
 
     def line(kind: str) -> str:
         ratio, (low, high) = c[f"{kind}_throughput_on_over_off"], c[f"{kind}_throughput_range"]
-        verdict = "met" if c[f"aim_met_{kind}"] else "NOT met"
         return (f"  {kind} throughput on / off, median {ratio:.3f} (range {low:.3f}–{high:.3f}; slower by "
-                f"{100 * (1 - ratio):.0f} %; aim ≤ {100 * c['aim_slowdown_at_most']:.0f} %: {verdict})")
+                f"{100 * (1 - ratio):.0f} %; aim ≤ {100 * c['aim_slowdown_at_most']:.0f} %: "
+                f"{_verdict(c[f'aim_met_{kind}'])})")
 
     return "\n".join([f"scoring on / off over {c['rounds']} alternating rounds:", line("batch"), line("single")])
 
