@@ -60,10 +60,28 @@ def _validate(paths: list[Path], **limits: int) -> tuple[int, str]:
 def test_committed_track_passes_the_validator_with_its_counts() -> None:
     paths = real_derived_paths()
     assert paths, "the real-derived track has no files"
-    result = subprocess.run([sys.executable, "classifier/corpus/validate.py", *map(str, paths)],
+    result = subprocess.run([sys.executable, "classifier/corpus/validate.py", "--min-reports", "400",
+                             "--min-sources", "40", *map(str, paths)],
                             capture_output=True, text=True, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout
     assert "real-derived:" in result.stdout and "sources" in result.stdout
+
+
+def test_sources_table_matches_the_records() -> None:
+    counts: dict[str, list[Any]] = {}
+    for path in real_derived_paths():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            row = counts.setdefault(record["source_id"], [record["source_kind"], 0, 0, record["source_url"]])
+            assert row[3] == record["source_url"], f"{record['id']}: one source id, two addresses"
+            row[1] += 1
+            row[2] += record["labels"]["samhandling_barn_unge"]
+    table = {}
+    for line in (REAL_DERIVED_DIR / "SOURCES.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[2].isdigit():
+            table[cells[0]] = [cells[1], int(cells[2]), int(cells[3]), cells[4]]
+    assert table == counts
 
 
 def test_every_committed_record_names_its_source_and_reading_date() -> None:
