@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from classifier.taxonomy import CHILD_AND_YOUTH_GROUPS, SERVICES, TARGET_GROUPS
 
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
+# Reports derived from public cases live one level down, so the default glob (training) never sees them.
+REAL_DERIVED_DIR = CORPUS_DIR / "real_derived"
 RECORD_FIELDS = frozenset({"id", "title", "description", "reported_category", "reporting_unit", "labels", "notes"})
+PROVENANCE_FIELDS = frozenset({"source_id", "source_kind", "source_url", "source_read_at"})
+SOURCE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# The real-derived track must look like a quality system's mix: both written standards, mostly negatives.
+MIN_NYNORSK_SHARE = 0.20
+POSITIVE_SHARE_RANGE = (0.30, 0.50)
 
 
 class CorpusError(ValueError):
@@ -140,8 +150,9 @@ def check_record(record: Mapping[str, Any], *, require_all_fields: bool = True) 
         problems.append(f"unknown services {sorted(unknown)}")
     if len(set(groups)) != len(groups) or len(set(services)) != len(services):
         problems.append("duplicate codes in a label list")
-    if labels.get("barn_unge") != bool(CHILD_AND_YOUTH_GROUPS & set(groups)):
-        problems.append("barn_unge must be true exactly when a child/youth target group is given")
+    # "barn" or "elev" with no age gives no age band (domain.md), so barn_unge may stand without a group.
+    if CHILD_AND_YOUTH_GROUPS & set(groups) and labels.get("barn_unge") is not True:
+        problems.append("barn_unge must be true when a child/youth target group is given")
     if labels.get("samhandling_barn_unge") != (labels.get("samhandling") and labels.get("barn_unge")):
         problems.append("samhandling_barn_unge must equal samhandling AND barn_unge")
     if record.get("language") not in (None, "nb", "nn"):
@@ -149,13 +160,63 @@ def check_record(record: Mapping[str, Any], *, require_all_fields: bool = True) 
     return problems
 
 
-def validate_files(paths: Sequence[str | Path], out: Any = None) -> int:
-    """Print every problem and the label counts of corpus files; return 1 on any problem, else 0."""
+def check_provenance(record: Mapping[str, Any]) -> list[str]:
+    """Return the problems of a real-derived record's provenance: where it came from and when it was read."""
+    missing = PROVENANCE_FIELDS - record.keys()
+    if missing:
+        return [f"real-derived record lacks {sorted(missing)}"]
+    problems: list[str] = []
+    url = record["source_url"]
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append("source_url must be an http(s) address")
+    if not _is_iso_date(record["source_read_at"]):
+        problems.append("source_read_at must be an ISO date (YYYY-MM-DD)")
+    if not isinstance(record["source_id"], str) or not SOURCE_ID.fullmatch(record["source_id"]):
+        problems.append("source_id must be a lower-case slug (a-z, 0-9, '-')")
+    if not isinstance(record["source_kind"], str) or not record["source_kind"].strip():
+        problems.append("source_kind must be a non-empty string")
+    if record.get("language") not in ("nb", "nn"):
+        problems.append("language must be given ('nb' or 'nn') in the real-derived track")
+    return problems
+
+
+def _is_iso_date(value: object) -> bool:
+    """True for a calendar date written YYYY-MM-DD (fromisoformat alone also takes 20261206)."""
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_real_derived(path: str | Path) -> bool:
+    """True for files of the real-derived track (those in a folder named real_derived)."""
+    return Path(path).resolve().parent.name == REAL_DERIVED_DIR.name
+
+
+def real_derived_paths() -> list[Path]:
+    """The committed real-derived files, in a fixed order (not part of the default training corpus)."""
+    return sorted(REAL_DERIVED_DIR.glob("*.jsonl"))
+
+
+def validate_files(paths: Sequence[str | Path], out: Any = None, *, min_reports: int = 0,
+                   min_sources: int = 0) -> int:
+    """Print every problem and the label counts of corpus files; return 1 on any problem, else 0.
+
+    Files of the real-derived track must also carry provenance, and together they must hold the shares
+    (nynorsk, positives) and the minimum counts of reports and distinct sources asked for.
+    """
     emit = (lambda line: print(line, file=out)) if out is not None else print
     seen: dict[str, str] = {}
     counts: Counter[str] = Counter()
+    real: Counter[str] = Counter()
+    sources: set[str] = set()
     failed = False
     for path in paths:
+        derived = is_real_derived(path)
         for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
@@ -171,6 +232,8 @@ def validate_files(paths: Sequence[str | Path], out: Any = None) -> int:
                 failed = True
                 continue
             problems = check_record(record)
+            if derived:
+                problems.extend(check_provenance(record))
             if record.get("id") in seen:
                 problems.append(f"id {record['id']} also at {seen[record['id']]}")
             seen[record.get("id", "")] = where
@@ -185,9 +248,38 @@ def validate_files(paths: Sequence[str | Path], out: Any = None) -> int:
                 counts["samhandling only"] += labels["samhandling"] and not labels["barn_unge"]
                 counts["barn_unge only"] += labels["barn_unge"] and not labels["samhandling"]
                 counts["neither"] += not (labels["samhandling"] or labels["barn_unge"])
+                if derived:
+                    real["reports"] += 1
+                    real["nynorsk"] += record["language"] == "nn"
+                    real["positive"] += labels["samhandling_barn_unge"]
+                    sources.add(record["source_id"])
     for key, value in sorted(counts.items()):
         emit(f"{key}: {value}")
+    if real["reports"]:
+        failed |= _check_real_derived_track(real, len(sources), emit, min_reports, min_sources)
     return 1 if failed else 0
+
+
+def _check_real_derived_track(real: Counter[str], n_sources: int, emit: Any, min_reports: int,
+                              min_sources: int) -> bool:
+    """Print the real-derived track's figures and whether it holds its shares and counts; True on failure."""
+    nynorsk = real["nynorsk"] / real["reports"]
+    positive = real["positive"] / real["reports"]
+    emit(f"real-derived: {real['reports']} reports from {n_sources} sources, "
+         f"positive {positive:.1%}, nynorsk {nynorsk:.1%}")
+    problems = []
+    if nynorsk < MIN_NYNORSK_SHARE:
+        problems.append(f"nynorsk share {nynorsk:.1%} is below {MIN_NYNORSK_SHARE:.0%}")
+    low, high = POSITIVE_SHARE_RANGE
+    if not low <= positive <= high:
+        problems.append(f"positive share {positive:.1%} is outside {low:.0%}-{high:.0%}")
+    if real["reports"] < min_reports:
+        problems.append(f"{real['reports']} reports, fewer than {min_reports}")
+    if n_sources < min_sources:
+        problems.append(f"{n_sources} distinct sources, fewer than {min_sources}")
+    for problem in problems:
+        emit(f"real-derived: {problem}")
+    return bool(problems)
 
 
 def default_corpus_paths() -> list[Path]:
@@ -207,7 +299,10 @@ def load_corpus(paths: Sequence[str | Path] | None = None) -> list[LabelledRepor
             if not line.strip():
                 continue
             try:
-                record = LabelledReport.from_dict(json.loads(line), source=path.stem)
+                raw = json.loads(line)
+                # A real-derived record's theme is its source, so leave-one-theme-out leaves one source out.
+                theme = raw.get("source_id") if isinstance(raw, dict) else None
+                record = LabelledReport.from_dict(raw, source=str(theme or path.stem))
             except (json.JSONDecodeError, CorpusError, TypeError, AttributeError) as exc:
                 raise CorpusError(f"{path}:{number}: {exc}") from exc
             if record.id in seen:
