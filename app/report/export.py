@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,12 +37,12 @@ _REPORT_FIELDS = {
 }
 
 
-def row(values: dict[str, Any], labels: list[tuple[str, str, str]]) -> dict[str, Any]:
-    """One report as an export row: its columns, and its effective labels (dimension, code, provenance)
-    with the classifier's suggestions apart."""
+def row(values: dict[str, Any], labels: list[tuple[str, str, str]], local: ZoneInfo) -> dict[str, Any]:
+    """One report as an export row: its columns, its times in local (Oslo) time, and its effective labels
+    (dimension, code, provenance) with the classifier's suggestions apart."""
     line = dict(values)
-    line["reported_at"] = values["reported_at"].isoformat()
-    line["occurred_at"] = values["occurred_at"].isoformat() if values["occurred_at"] else None
+    line["reported_at"] = values["reported_at"].astimezone(local)
+    line["occurred_at"] = values["occurred_at"].astimezone(local) if values["occurred_at"] else None
     line["flagged"] = bool(values["flagged"])
     line["score"] = round(values["score"], 4) if values["score"] is not None else None
     for name, dimension, suggested in (("target_groups", "target_group", False), ("services", "service", False),
@@ -53,7 +53,8 @@ def row(values: dict[str, Any], labels: list[tuple[str, str, str]]) -> dict[str,
     return line
 
 
-def rows(maker: sessionmaker[Session], f: queries.ResolvedFilter, with_description: bool) -> Iterator[dict[str, Any]]:
+def rows(maker: sessionmaker[Session], f: queries.ResolvedFilter, with_description: bool,
+         local: ZoneInfo) -> Iterator[dict[str, Any]]:
     """Every matching report, oldest first, in keyset-paged chunks read in a session of their own (the
     request's transaction has ended by the time the body streams). Each chunk is two statements of plain
     columns (no ORM objects, relationships or identity map), so memory stays flat however many there are
@@ -73,38 +74,11 @@ def rows(maker: sessionmaker[Session], f: queries.ResolvedFilter, with_descripti
                     select(ReportLabel.report_id, ReportLabel.dimension, ReportLabel.code, ReportLabel.provenance)
                     .where(ReportLabel.report_id.in_([line["id"] for line in chunk]))):
                     labels[report_id].append((dimension, code, provenance))
+            # End the read before the chunk leaves: a long download pins no snapshot, and what the caller writes
+            # meanwhile (the export's audit rows) is never inside a transaction this reader later rolls back.
+            session.commit()
             for line in chunk:
-                yield row(line, labels[line["id"]])
+                yield row(line, labels[line["id"]], local)
             if len(chunk) < CHUNK:
                 return
             after = (chunk[-1]["reported_at"], chunk[-1]["id"])
-
-
-def xlsx_cell(value: Any) -> Any:
-    """A value as an XLSX cell: numbers and booleans stay typed (a workbook has no decimal-separator
-    question), text and lists as in CSV (formula-like text made inert)."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    from app.export import cell
-
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    # JSON lets a title carry control characters that a workbook cannot hold; openpyxl would raise half-way
-    # through a stream whose 200 is already sent, so they are dropped (found by tests/app/test_fuzz.py).
-    return ILLEGAL_CHARACTERS_RE.sub("", cell(value))
-
-
-def xlsx_chunks(columns: list[str], data: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    """An XLSX workbook written row by row (openpyxl's write-only mode spools rows to disk), then streamed."""
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("avvik")
-    sheet.append(columns)
-    for item in data:
-        sheet.append([xlsx_cell(item.get(c)) for c in columns])
-    with tempfile.TemporaryFile() as handle:
-        book.save(handle)
-        handle.seek(0)
-        while block := handle.read(64 * 1024):
-            yield block

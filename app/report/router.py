@@ -5,20 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from app.audit import service as audit
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import error_responses
-from app.export import csv_response
+from app.export import XLSX_MEDIA_TYPE, csv_response, xlsx_response
 from app.fields import ReportIdPath
-from app.report import export, service
+from app.report import service
 from app.report.schemas import ReportDetail, ReportListQuery, ReportPage
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 _ERRORS = error_responses(401, 403, 422, 429)
@@ -27,22 +26,22 @@ Adviser = Annotated[Principal, require(Role.ADVISER)]
 
 @router.get("", summary="List reports, filtered, newest first; or export them as CSV or XLSX",
             response_model=ReportPage,
-            responses={200: {"content": {"text/csv": {}, XLSX: {}},
+            responses={200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}},
                              "description": "A page as JSON, or every matching report as CSV or XLSX"}, **_ERRORS})
 def get_reports(request: Request, session: SessionDep, principal: Adviser,
                 query: Annotated[ReportListQuery, Query()]) -> ReportPage | Response:
     """Filters combine with AND; a repeated filter matches any of its values. Titles count as free text.
-    CSV is UTF-8 with a byte-order mark and semicolons (as Norwegian Excel opens it)."""
+    CSV is UTF-8 with a byte-order mark and semicolons (as Norwegian Excel opens it); times in exports are Oslo
+    time. An export's audit row lists every report it carried."""
     wanted = "csv" if query.format == "json" and "text/csv" in request.headers.get("accept", "") else query.format
     if wanted != "json":
-        columns, data = service.export_reports(session, request.app.state.sessionmaker, query,
-                                               request.app.state.local_tz, principal.departments)
-        audit.record(session, request, principal, f"report.export.{wanted}",
-                     query=query.model_dump(mode="json", exclude={"cursor", "limit"}))
-        if wanted == "csv":
-            return csv_response("avvik.csv", columns, data)
-        return StreamingResponse(export.xlsx_chunks(columns, data), media_type=XLSX,
-                                 headers={"Content-Disposition": 'attachment; filename="avvik.xlsx"'})
+        maker = request.app.state.sessionmaker
+        columns, data = service.export_reports(session, maker, query, request.app.state.local_tz,
+                                               principal.departments)
+        event_id = audit.record(session, request, principal, f"report.export.{wanted}",
+                                query=query.model_dump(mode="json", exclude={"cursor", "limit"}))
+        respond = csv_response if wanted == "csv" else xlsx_response
+        return respond(f"avvik.{wanted}", columns, audit.audited_export(maker, event_id, data), query.lang)
     page = service.list_reports(session, query, request.app.state.local_tz, principal.departments)
     audit.record(session, request, principal, "report.list", report_ids=[r.id for r in page.items],
                  query=query.model_dump(mode="json", exclude={"cursor"}))

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.export import HEADING_LANGUAGE_DESCRIPTION, HeadingLanguage
 from app.fields import Code, IsoDate, Status
 from app.review.models import Provenance
 
@@ -157,3 +158,4 @@ class ReportListQuery(ReportFilter):
     format: Literal["json", "csv", "xlsx"] = Field(
         default="json", description="csv or xlsx: every matching report, streamed (limit and cursor ignored)")
     include_description: bool = Field(default=False, description="Exports: add the free-text description")
+    lang: HeadingLanguage = Field(default="en", description=HEADING_LANGUAGE_DESCRIPTION)

@@ -183,4 +183,4 @@ def export_reports(
     """The columns and the (lazy) rows of an export of every report matching the filter."""
     resolved = resolve_filter(load_taxonomy(session), query, local, departments)
     columns = export.COLUMNS + (["description"] if query.include_description else [])
-    return columns, export.rows(maker, resolved, query.include_description)
+    return columns, export.rows(maker, resolved, query.include_description, local)

@@ -58,11 +58,12 @@ def get_review_queue(request: Request, session: SessionDep, principal: Adviser,
     in that order, streamed, with a position column and the columns of the report list's CSV."""
     share = request.app.state.settings.audit_sample_share
     if wants_csv(query.format, request.headers.get("accept")):
-        rows = service.queue_rows(session, request.app.state.sessionmaker, query, request.app.state.local_tz,
-                                  principal.departments, share)
-        audit.record(session, request, principal, "review.queue.export.csv",
-                     query=query.model_dump(mode="json", exclude={"cursor", "limit", "format"}))
-        return csv_response("review-queue.csv", service.QUEUE_COLUMNS, rows)
+        maker = request.app.state.sessionmaker
+        rows = service.queue_rows(session, maker, query, request.app.state.local_tz, principal.departments, share)
+        event_id = audit.record(session, request, principal, "review.queue.export.csv",
+                                query=query.model_dump(mode="json", exclude={"cursor", "limit", "format"}))
+        return csv_response("review-queue.csv", service.QUEUE_COLUMNS, audit.audited_export(maker, event_id, rows),
+                            query.lang)
     page = service.review_queue(session, query, request.app.state.local_tz, principal.departments, share)
     audit.record(session, request, principal, "review.queue", report_ids=[i.report.id for i in page.items],
                  query=query.model_dump(mode="json", exclude={"cursor", "format"}))

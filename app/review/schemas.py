@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.export import CSV_FORMAT_DESCRIPTION
+from app.export import CSV_FORMAT_DESCRIPTION, HEADING_LANGUAGE_DESCRIPTION, HeadingLanguage
 from app.fields import NoNul
 from app.report.schemas import Classification, ReportFilter, ReportSummary
 from app.review.models import Decision
@@ -76,6 +76,7 @@ class ReviewQueueQuery(ReportFilter):
     format: Literal["json", "csv"] = Field(
         default="json", description=f"{CSV_FORMAT_DESCRIPTION}; a CSV holds the whole queue in queue order (limit "
                                     "and cursor are ignored), with the columns of the report list's CSV")
+    lang: HeadingLanguage = Field(default="en", description=HEADING_LANGUAGE_DESCRIPTION)
 
 
 class QueueItem(BaseModel):

@@ -163,9 +163,11 @@ def queue_rows(session: Session, maker: sessionmaker[Session], query: ReviewQueu
         with maker() as own:
             while True:
                 page = review_queue(own, page_query, local, departments, audit_sample_share)
+                own.commit()  # as the report export: no read transaction held while the page streams
                 for item in page.items:
                     position += 1
-                    yield {"position": position, "audit_sample": item.audit_sample, **_export_row(item.report)}
+                    yield {"position": position, "audit_sample": item.audit_sample,
+                           **_export_row(item.report, local)}
                 if page.next_cursor is None:
                     return
                 page_query = page_query.model_copy(update={"cursor": page.next_cursor})
@@ -173,7 +175,7 @@ def queue_rows(session: Session, maker: sessionmaker[Session], query: ReviewQueu
     return rows()
 
 
-def _export_row(report: ReportSummary) -> dict[str, Any]:
+def _export_row(report: ReportSummary, local: ZoneInfo) -> dict[str, Any]:
     """A listed report with the columns (and meanings) of the report list's CSV."""
     unit = report.reporting_unit
     return report_export.row({
@@ -185,7 +187,7 @@ def _export_row(report: ReportSummary) -> dict[str, Any]:
         "suggested_category_provenance": report.suggested_category_provenance,
         "flagged": report.flagged, "score": report.score, "department": unit.department, "agency": unit.agency,
         "unit": unit.unit, "status": report.status,
-    }, [(label.dimension, label.code, label.provenance) for label in report.labels])
+    }, [(label.dimension, label.code, label.provenance) for label in report.labels], local)
 
 
 def history_rows(result: ReportHistory) -> list[dict[str, Any]]:
