@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.observability.logs import log_error
 
 logger = logging.getLogger("avvik")
 
@@ -167,9 +168,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def log_unexpected(request: Request, exc: BaseException) -> None:
     """Log where an unexpected error happened: type and stack, never its message (it may quote free text)."""
-    stack = "".join(traceback.format_tb(exc.__traceback__))
-    logger.error("unexpected %s on %s %s (request %s)\n%s", type(exc).__name__, request.method,
-                 getattr(request.scope.get("route"), "path", "?"), getattr(request.state, "request_id", "-"), stack)
+    log_error(logger, "unexpected error on %s %s", exc, request.method,
+              getattr(request.scope.get("route"), "path", "?"), request_id=getattr(request.state, "request_id", None))
 
 
 def _internal_error(request: Request, exc: BaseException) -> JSONResponse:

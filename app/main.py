@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from app import health
 from app.audit.router import router as audit_router
@@ -20,6 +21,11 @@ from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
 from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, NulInUrlMiddleware, RequestIdMiddleware
 from app.migrate import head_revisions
+from app.observability import metrics
+from app.observability.requests import RequestObservationMiddleware
+from app.observability.router import GaugeCache
+from app.observability.router import router as metrics_router
+from app.observability.tracing import telemetry_config
 from app.query import single_valued_query
 from app.registry.router import router as models_router
 from app.registry.service import ActiveModelCache
@@ -44,6 +50,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if owns_engine:
         app.state.engine = make_engine(settings.database_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        if settings.metrics_enabled:
+            metrics.watch_pool(app.state.engine)
     if settings.gc_freeze:
         freeze_long_lived()
     try:
@@ -66,8 +74,9 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; nothing connects to the database until the first request."""
+def create_app(settings: Settings | None = None, span_exporter: SpanExporter | None = None) -> FastAPI:
+    """Build the application; nothing connects to the database until the first request. Spans go to
+    `span_exporter` when given (tests), else over OTLP, and only with `tracing_enabled`."""
     settings = settings or Settings()
     app = FastAPI(
         title="Avvik API",
@@ -77,7 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         docs_url="/docs" if settings.docs_enabled else None,
         redoc_url=None,
+        # Always explicit: FastAPI would otherwise trace into any global provider with raw paths and queries.
+        telemetry=(telemetry := telemetry_config(settings.tracing_enabled, settings.tracing_service_name,
+                                                 span_exporter)),
     )
+    app.state.tracer_provider = telemetry.get("tracer_provider")
     app.state.settings = settings
     app.state.engine = None
     # The active model lives in the database (so replicas agree); this process caches it.
@@ -88,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.local_tz = ZoneInfo(settings.local_timezone)
     app.state.head_revisions = head_revisions(settings.database_url)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.metrics_gauges = GaugeCache()
     app.state.single_valued_query = {}  # (method, path) -> its one-value query parameters (app.query)
     app.state.jwks = (
         JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
@@ -95,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     # Every API route can meet an unreachable database.
     routers = (ingest_router, similar_router, report_router, review_router, stats_router, taxonomy_router,
                audit_router, models_router)
@@ -104,4 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: it sees every answer, including those the middleware above sends on its own.
+    app.add_middleware(RequestObservationMiddleware, log_requests=settings.request_log,
+                       record_metrics=settings.metrics_enabled)
     return app

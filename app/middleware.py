@@ -77,6 +77,7 @@ class NoStoreMiddleware:
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_DIGIT_RUN = re.compile(r"\d{6}")
 
 
 class RequestIdMiddleware:
@@ -90,7 +91,10 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # A caller's id goes into logs and audit rows: one with a run of digits (an identity or phone number
+        # sent by mistake) is replaced like a malformed one.
+        request_id = incoming if _REQUEST_ID.match(incoming) and not _DIGIT_RUN.search(incoming) \
+            else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +22,15 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=15_000, ge=100)  # PostgreSQL: the longest one statement may run
     docs_enabled: bool = True
     log_level: str = "INFO"
+    # auto: plain text when stderr is a terminal, JSON lines otherwise (for a log collector).
+    log_format: Literal["auto", "json", "text"] = "auto"
+    request_log: bool = True  # one line per request: route template, status, duration; never path or query
+    metrics_enabled: bool = True  # count requests, ingest outcomes, scoring, reviews (Prometheus)
+    # /metrics answers only to `Authorization: Bearer <this>`; unset, /metrics is 404.
+    metrics_token: SecretStr | None = None
+    review_backlog_cache_seconds: float = Field(default=15.0, ge=0)  # how stale /metrics' database gauges may be
+    tracing_enabled: bool = False  # OpenTelemetry spans over OTLP (OTEL_EXPORTER_OTLP_*), scrubbed of text
+    tracing_service_name: str = "avvik"
     # Free-text dates from the quality system without an offset are local time.
     local_timezone: str = "Europe/Oslo"
 

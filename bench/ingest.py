@@ -65,6 +65,7 @@ AIM_RATIO = 1 / 3
 AIM_P99_MS = 50.0
 AIM_CLIENTS = 16
 AIM_SCORING_SLOWDOWN = 0.20  # issue 4: scoring on arrival may slow ingest by at most 20 %
+AIM_OBSERVABILITY_SLOWDOWN = 0.05  # issue 16: request log and metrics may cost at most 5 %
 
 
 class BenchError(RuntimeError):
@@ -82,12 +83,17 @@ class ServerOptions:
     workers: int = 1
     scoring: bool = False
     model_dir: str | None = None  # where a scoring server finds (or builds) its model
+    observability: bool = True  # the JSON request log (written to the server's log file) and the metrics
 
     def environment(self, database_url: str, workdir: Path) -> dict[str, str]:
         """AVVIK_* variables for `avvik serve`; everything else is inherited."""
         env = {
             "AVVIK_DATABASE_URL": database_url,
-            "AVVIK_LOG_LEVEL": "warning",
+            # Info: the request log is part of what a production server does, and it goes to a file here.
+            "AVVIK_LOG_LEVEL": "info",
+            "AVVIK_LOG_FORMAT": "json",
+            "AVVIK_REQUEST_LOG": "true" if self.observability else "false",
+            "AVVIK_METRICS_ENABLED": "true" if self.observability else "false",
             # One key sends every request: the per-key limit would measure the limiter, not ingest.
             "AVVIK_RATE_LIMIT_PER_MINUTE": str(10**9),
             "AVVIK_SCORING_ENABLED": "true" if self.scoring else "false",
@@ -933,7 +939,8 @@ def render(figures: dict[str, Any]) -> str:
           for phase, v in cpu.items()),
         *(f"  warning: other programs used {v['other']:.1f} CPU s during '{phase}': the machine was not quiet"
           for phase, v in cpu.items() if v.get("other", 0) > 0.1 * v["wall"] * (m["nproc"] or 1)),
-        f"server: {server['workers']} uvicorn worker(s), scoring {'on' if server['scoring'] else 'off'}",
+        f"server: {server['workers']} uvicorn worker(s), scoring {'on' if server['scoring'] else 'off'}, "
+        f"request log and metrics {'on' if server.get('observability', True) else 'off'}",
         f"machine: nproc {m['nproc']}, {m['cpu']}, {m['memory_gib']} GiB, {m['os']}; "
         f"busy CPUs before start {m['busy_cpus_before_start']}",
         f"Python {m['python']}, PostgreSQL {m['postgresql']} "
@@ -943,11 +950,9 @@ def render(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def compare_scoring(off: dict[str, Any], on: dict[str, Any]) -> dict[str, Any]:
-    """Scoring on against off, from two runs of the same workload: throughput ratios and CPU per item.
-
-    The aim covers both ways in (issue 4: "single and batch ingest"), so each has its own verdict.
-    """
+def compare_pair(off: dict[str, Any], on: dict[str, Any], aim: float) -> dict[str, Any]:
+    """A server feature on against off (scoring, or the request log and metrics), from two runs of the same
+    workload: throughput ratios and CPU per item. Each way in (single and batch) has its own verdict."""
     batch = on["batch"]["reports_per_s"] / off["batch"]["reports_per_s"]
     single = on["single"]["requests_per_s"] / off["single"]["requests_per_s"]
     return {
@@ -961,26 +966,26 @@ def compare_scoring(off: dict[str, Any], on: dict[str, Any]) -> dict[str, Any]:
                                          "on": on["cpu_ms_per_item"]["batch"]["postgres"]},
         "server_cpu_ms_per_request": {"off": off["cpu_ms_per_item"]["single"]["server"],
                                       "on": on["cpu_ms_per_item"]["single"]["server"]},
-        "aim_slowdown_at_most": AIM_SCORING_SLOWDOWN,
-        "aim_met_batch": _aim_met(batch),
-        "aim_met_single": _aim_met(single),
+        "aim_slowdown_at_most": aim,
+        "aim_met_batch": _aim_met(batch, aim),
+        "aim_met_single": _aim_met(single, aim),
     }
 
 
-def _aim_met(on_over_off: float) -> bool:
-    return 1 - on_over_off <= AIM_SCORING_SLOWDOWN
+def _aim_met(on_over_off: float, aim: float) -> bool:
+    return 1 - on_over_off <= aim
 
 
 def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-def render_scoring(comparison: dict[str, Any]) -> str:
-    """The scoring comparison as lines for people."""
+def render_pair(comparison: dict[str, Any], feature: str) -> str:
+    """An on/off comparison as lines for people."""
     c = comparison
     aim = f"aim ≤ {100 * c['aim_slowdown_at_most']:.0f} %"
     return "\n".join([
-        "scoring on / off (two runs, same workload):",
+        f"{feature} on / off (two runs, same workload):",
         f"  batch throughput {c['batch_throughput_on_over_off']:.3f} (slower by {100 * c['batch_slowdown']:.0f} %; "
         f"{aim}: {_verdict(c['aim_met_batch'])})",
         f"  single POST throughput {c['single_throughput_on_over_off']:.3f} (slower by "
@@ -992,18 +997,18 @@ def render_scoring(comparison: dict[str, Any]) -> str:
     ])
 
 
-def median_scoring(comparisons: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def median_pairs(comparisons: Sequence[dict[str, Any]], aim: float) -> dict[str, Any]:
     """The median ratios of several alternating on/off pairs, their ranges, and the verdicts they give."""
-    summary: dict[str, Any] = {"rounds": len(comparisons), "aim_slowdown_at_most": AIM_SCORING_SLOWDOWN}
+    summary: dict[str, Any] = {"rounds": len(comparisons), "aim_slowdown_at_most": aim}
     for kind in ("batch", "single"):
         ratios = [c[f"{kind}_throughput_on_over_off"] for c in comparisons]
         median = statistics.median(ratios)
         summary |= {f"{kind}_throughput_on_over_off": median, f"{kind}_throughput_range": [min(ratios), max(ratios)],
-                    f"aim_met_{kind}": _aim_met(median)}
+                    f"aim_met_{kind}": _aim_met(median, aim)}
     return summary
 
 
-def render_median(summary: dict[str, Any]) -> str:
+def render_median(summary: dict[str, Any], feature: str) -> str:
     """The median of the rounds as lines for people."""
     c = summary
 
@@ -1013,7 +1018,7 @@ def render_median(summary: dict[str, Any]) -> str:
                 f"{100 * (1 - ratio):.0f} %; aim ≤ {100 * c['aim_slowdown_at_most']:.0f} %: "
                 f"{_verdict(c[f'aim_met_{kind}'])})")
 
-    return "\n".join([f"scoring on / off over {c['rounds']} alternating rounds:", line("batch"), line("single")])
+    return "\n".join([f"{feature} on / off over {c['rounds']} alternating rounds:", line("batch"), line("single")])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[URL, list[ServerOptions], BenchOptions, Path | None]:
@@ -1033,6 +1038,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[URL, list[ServerOptio
     parser.add_argument("--scoring", choices=("off", "on", "both"), default="off",
                         help="AVVIK_SCORING_ENABLED of the server (default off: ingest alone); both: one run "
                              "each, then their ratio")
+    parser.add_argument("--observability", choices=("off", "on", "both"), default="on",
+                        help="AVVIK_REQUEST_LOG and AVVIK_METRICS_ENABLED of the server (default on, as deployed); "
+                             "both: one run without and one with, and their ratio (not with --scoring both)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="with --scoring both: alternate off and on this many times and judge the median ratios "
                              "(one pair is at the mercy of a busy moment)")
@@ -1048,14 +1056,24 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[URL, list[ServerOptio
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.batch_size > 1_000:
         parser.error("--batch-size: the server takes at most 1,000 reports per batch")
-    if args.rounds > 1 and args.scoring != "both":
-        parser.error("--rounds: only with --scoring both")
-    scorings = {"off": [False], "on": [True], "both": [False, True] * args.rounds}[args.scoring]
-    servers = [ServerOptions(workers=args.workers, scoring=scoring, model_dir=args.model_dir) for scoring in scorings]
+    if args.scoring == "both" and args.observability == "both":
+        parser.error("--scoring both and --observability both: compare one feature at a time")
+    if args.rounds > 1 and "both" not in (args.scoring, args.observability):
+        parser.error("--rounds: only with --scoring both or --observability both")
+    pairs = {"off": [False], "on": [True], "both": [False, True] * args.rounds}
+    servers = [ServerOptions(workers=args.workers, scoring=scoring, model_dir=args.model_dir, observability=seen)
+               for scoring in pairs[args.scoring] for seen in pairs[args.observability]]
     bench = BenchOptions(reports=args.reports, batch_size=args.batch_size, batch_clients=args.batch_clients,
                          singles=args.singles, clients=args.clients, warmup=max(args.warmup, 1), seed=args.seed,
                          start_timeout=args.start_timeout, copy_repeats=args.copy_repeats)
     return loopback_url(args.pg_url), servers, bench, args.json
+
+
+def compared_feature(servers: Sequence[ServerOptions]) -> tuple[str, str, float]:
+    """Which server option a run of several servers compares: its name in figures, for people, and its aim."""
+    if len({s.observability for s in servers}) > 1:
+        return "observability", "request log and metrics", AIM_OBSERVABILITY_SLOWDOWN
+    return "scoring", "scoring", AIM_SCORING_SLOWDOWN
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -1085,20 +1103,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(render(figures))
     if len(runs) >= 2:
-        rounds = [{"scoring_off": off, "scoring_on": on, "scoring": compare_scoring(off, on)}
+        key, feature, aim = compared_feature(servers)
+        rounds = [{f"{key}_off": off, f"{key}_on": on, key: compare_pair(off, on, aim)}
                   for off, on in zip(runs[::2], runs[1::2], strict=True)]
         for number, pair in enumerate(rounds, 1):
             print()
             if len(rounds) > 1:
                 print(f"round {number} of {len(rounds)}:")
-            print(render_scoring(pair["scoring"]))
+            print(render_pair(pair[key], feature))
         if len(rounds) == 1:
-            figures = {"runs": {"scoring_off": runs[0], "scoring_on": runs[1]}, "scoring": rounds[0]["scoring"]}
+            figures = {"runs": {f"{key}_off": runs[0], f"{key}_on": runs[1]}, key: rounds[0][key]}
         else:
-            summary = median_scoring([pair["scoring"] for pair in rounds])
+            summary = median_pairs([pair[key] for pair in rounds], aim)
             print()
-            print(render_median(summary))
-            figures = {"rounds": rounds, "scoring": summary}
+            print(render_median(summary, feature))
+            figures = {"rounds": rounds, key: summary}
     else:
         figures = runs[0]
     if json_path is not None:

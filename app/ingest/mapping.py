@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from app.ingest.schemas import ReportIn, ReportingUnitIn
-from app.privacy.redaction import redact
+from app.observability import metrics
+from app.privacy.redaction import Redacted, redact
 from app.taxonomy.service import Taxonomy
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -86,12 +87,21 @@ def content_hash(item: ReportIn, title: str, description: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def count_redactions(*texts: Redacted) -> None:
+    """Add what redaction removed to the service's metrics, by kind."""
+    for kind, n in (("identity_number", sum(t.identity_numbers for t in texts)),
+                    ("phone_number", sum(t.phone_numbers for t in texts)), ("email", sum(t.emails for t in texts))):
+        if n:
+            metrics.REDACTIONS.labels(kind).inc(n)
+
+
 def report_values(taxonomy: Taxonomy, item: ReportIn, local: ZoneInfo) -> dict[str, object]:
     """The report row's column values for a delivery (without id and timestamps of our own).
 
     Free text is redacted here, before it is stored, hashed, classified or logged.
     """
     title, description = redact(item.title), redact(item.description)
+    count_redactions(title, description)
     unit = resolve_unit(taxonomy, item.reporting_unit)
     version_text, key = version_key(item.source_version, local)
     reported_at = to_utc(item.reported_at, local)

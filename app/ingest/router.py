@@ -15,6 +15,7 @@ from app.db import SessionDep
 from app.errors import FieldError, PayloadTooLarge, error_responses
 from app.ingest import service
 from app.ingest.schemas import BatchIn, BatchOut, IngestedReport, Outcome, ReportIn
+from app.observability import metrics
 from app.review import scoring
 
 router = APIRouter(prefix="/api/v1/reports", tags=["ingest"])
@@ -46,6 +47,7 @@ def post_report(
     # The answer carries the report's free text back to the caller, so it is logged like any read.
     audit.record(session, request, principal, "report.ingest", report_ids=[report.id])
     answer = IngestedReport(**dict(report), outcome=outcome)
+    metrics.defer(request.scope, metrics.INGESTED, outcome=outcome.value)
     return _json(answer, 201 if outcome is Outcome.CREATED else 200)
 
 
@@ -63,7 +65,10 @@ def post_batch(
     deliveries = service.parse_items(body.reports)
     outcomes = service.upsert_reports(session, deliveries, request.app.state.local_tz, scorer(request))
     results = service.batch_results(deliveries, outcomes)
-    return _json(BatchOut(results=results, counts=dict(Counter(r.outcome for r in results))), 200)
+    counts = Counter(r.outcome for r in results)
+    for outcome, n in counts.items():
+        metrics.defer(request.scope, metrics.INGESTED, n, outcome=outcome.value)
+    return _json(BatchOut(results=results, counts=dict(counts)), 200)
 
 
 def _json(answer: BaseModel, status: int) -> Response:

@@ -13,6 +13,7 @@ from app.db import SessionDep
 from app.errors import error_responses
 from app.export import CsvFormat, csv_answer, csv_response, wants_csv
 from app.fields import ReportIdPath
+from app.observability import metrics
 from app.review import service
 from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
 
@@ -33,6 +34,7 @@ def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, respo
     else:
         audit.record(session, request, principal, "report.review", report_ids=[report_id],
                      detail=body.decision.value)
+        metrics.defer(request.scope, metrics.REVIEWS, decision=body.decision.value)
     return service.review_out(review, superseded=False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.observability import metrics
+from app.observability.logs import log_error
 from app.registry import service as registry
 from app.registry.service import ActiveModelCache
 from app.report.models import Report
@@ -98,11 +101,17 @@ def score_texts(
     """
     if not texts:
         return []
+    started = time.perf_counter()
     try:
         predictions: list[Prediction | None] = list(model.predict(texts, threshold=threshold))
-    except Exception:
-        logger.exception("classifier failed on a batch of %d reports; scoring them one by one", len(texts))
+    except Exception as exc:
+        log_error(logger, "classifier failed on a batch of %d reports; scoring them one by one", exc, len(texts))
         predictions = [_predict_one(model, text, threshold) for text in texts]
+    metrics.SCORING_SECONDS.observe(time.perf_counter() - started)
+    failed = sum(p is None for p in predictions)
+    metrics.SCORED.inc(len(predictions) - failed)
+    if failed:
+        metrics.SCORING_FAILURES.inc(failed)
     now = utcnow()
     used_threshold = model.threshold if threshold is None else threshold
     return [
@@ -119,9 +128,9 @@ def score_texts(
 def _predict_one(model: TrainedModel, text: ReportText, threshold: float | None) -> Prediction | None:
     try:
         return model.predict([text], threshold=threshold)[0]
-    except Exception:
-        # The id only: the text is confidential and stays out of logs.
-        logger.exception("classifier failed on report %s of the batch; stored without a score", text.id)
+    except Exception as exc:
+        # The id only: the text is confidential and stays out of logs (and so is the exception's message).
+        log_error(logger, "classifier failed on report %s of the batch; stored without a score", exc, text.id)
         return None
 
 

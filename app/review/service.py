@@ -193,3 +193,16 @@ def _export_row(report: ReportSummary, local: ZoneInfo) -> dict[str, Any]:
 def history_rows(result: ReportHistory) -> list[dict[str, Any]]:
     """A report's reviews as export rows, newest first."""
     return [review.model_dump(mode="json") for review in result.reviews]
+
+
+def queue_backlog(session: Session, audit_sample_share: float) -> tuple[int, int]:
+    """How many flagged reports and how many audit-sample reports wait for a first review (every department)."""
+    waiting = and_(~exists().where(Review.report_id == Report.id),
+                   or_(Report.category_code.is_(None), Report.category_code != labels.TARGET_CATEGORY))
+    flagged = session.scalar(select(func.count()).select_from(Report).join(ReportScore, ReportScore.report_id ==
+                                                                            Report.id)
+                             .where(ReportScore.flagged, waiting))
+    sample = session.scalar(select(func.count()).select_from(Report).join(ReportScore, ReportScore.report_id ==
+                                                                           Report.id)
+                            .where(ReportScore.flagged.is_(False), Report.audit_draw < audit_sample_share, waiting))
+    return int(flagged or 0), int(sample or 0)
