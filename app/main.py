@@ -18,8 +18,14 @@ from app.auth.ratelimit import RateLimiter
 from app.db import make_engine, make_sessionmaker
 from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
-from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, NulInUrlMiddleware, RequestIdMiddleware
+from app.middleware import (
+    BodyLimitMiddleware,
+    NulInUrlMiddleware,
+    RequestIdMiddleware,
+    ResponseHeadersMiddleware,
+)
 from app.migrate import head_revisions
+from app.pagination import cursor_key
 from app.query import single_valued_query
 from app.registry.router import router as models_router
 from app.registry.service import ActiveModelCache
@@ -88,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.local_tz = ZoneInfo(settings.local_timezone)
     app.state.head_revisions = head_revisions(settings.database_url)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    secret = settings.cursor_secret.get_secret_value() if settings.cursor_secret else None
+    app.state.cursor_key = cursor_key(secret, settings.database_url)
     app.state.single_valued_query = {}  # (method, path) -> its one-value query parameters (app.query)
     app.state.jwks = (
         JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
@@ -100,8 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                audit_router, models_router)
     for router in routers:
         app.include_router(router, responses=error_responses(503), dependencies=[Depends(single_valued_query)])
-    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ResponseHeadersMiddleware)
     return app

@@ -43,7 +43,8 @@ def get_reports(request: Request, session: SessionDep, principal: Adviser,
             return csv_response("avvik.csv", columns, data)
         return StreamingResponse(export.xlsx_chunks(columns, data), media_type=XLSX,
                                  headers={"Content-Disposition": 'attachment; filename="avvik.xlsx"'})
-    page = service.list_reports(session, query, request.app.state.local_tz, principal.departments)
+    page = service.list_reports(session, query, request.app.state.local_tz, principal.departments,
+                                request.app.state.cursor_key)
     audit.record(session, request, principal, "report.list", report_ids=[r.id for r in page.items],
                  query=query.model_dump(mode="json", exclude={"cursor"}))
     return page
