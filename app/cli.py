@@ -60,7 +60,8 @@ def serve(
                    "Create keys for clients with `avvik apikey create`, then revoke this one "
                    "(`avvik apikey revoke bootstrap-admin`).\n")
     uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level.lower(), access_log=False)
+                workers=workers, log_level=settings.log_level.lower(), access_log=False,
+                server_header=False)  # naming the server and its version helps only an attacker
 
 
 def _session():  # type: ignore[no-untyped-def]
