@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app.ingest.mapping import redacted_item
+from app.ingest.schemas import ReportIn
 from app.privacy.redaction import (
     EMAIL_MARKER,
     IDENTITY_MARKER,
@@ -211,3 +213,22 @@ def test_every_text_field_of_a_delivery_and_a_review_is_redacted(client: TestCli
         assert VALID not in dump and VALID[6:] not in dump, table
     # The same delivery again is unchanged: redaction is deterministic, so idempotency holds.
     assert client.post("/api/v1/reports", json=body).json()["outcome"] == "unchanged"
+
+
+TEXT_FIELDS = ["title", "description", "reported_category", "severity", "reporting_unit", "reporting_unit.unit",
+               "reporting_unit.agency", "reporting_unit.department", "reporting_unit.unit_code"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(identity_numbers(), st.sampled_from(BEFORE), st.sampled_from(AFTER), st.sampled_from(TEXT_FIELDS))
+def test_an_identity_number_in_any_text_field_is_removed_before_storage(number: str, before: str, after: str,
+                                                                        field: str) -> None:
+    sent = f"{before}{number}{after}"
+    if field.startswith("reporting_unit."):
+        body = report(reporting_unit={"unit": "Garnes skole", field.split(".")[1]: sent})
+    else:
+        body = report(**{field: sent})
+    clean, found = redacted_item(ReportIn.model_validate(body))
+    assert found.identity_numbers == 1
+    stored = clean.model_dump_json()
+    assert number not in stored and IDENTITY_MARKER in stored
