@@ -2,12 +2,13 @@
 
 A delivery is applied when its source_version is newer than the stored one, acknowledged unchanged
 when equal with equal content, refused as a conflict when equal with other content, and acknowledged
-but not applied (stale) when older. Rows are locked in a fixed order and new rows are created with
+but not applied (stale) when older; a version of the other kind (a number after a timestamp or the
+reverse) is a conflict. Rows are locked in a fixed order and new rows are created with
 INSERT … ON CONFLICT DO NOTHING, so concurrent deliveries of one report end as one row.
 
-Each report row is written once: its score and effective labels are computed before the insert, its
-child rows go in through app.ingest.bulk (COPY or one pipeline on PostgreSQL), and a single delivery is
-answered from the values written rather than by reading the report back.
+Each report row is written once: its score and effective labels are computed before the insert, and its
+child rows go in through app.ingest.bulk (COPY or one pipeline on PostgreSQL). Answers carry the outcome,
+the id and the versions, never stored text: any case number can be delivered by any integration key.
 """
 
 from __future__ import annotations

@@ -71,11 +71,6 @@ class Redacted:
         return Redacted(self.text, self.identity_numbers + other.identity_numbers,
                         self.phone_numbers + other.phone_numbers, self.emails + other.emails)
 
-    @property
-    def found(self) -> int:
-        """How many identifiers were removed in all."""
-        return self.identity_numbers + self.phone_numbers + self.emails
-
 
 def plausible_birth_date(six: str) -> bool:
     """Whether DDMMYY (with D-, H- or synthetic-number offsets) can be a date."""
