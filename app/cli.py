@@ -64,7 +64,8 @@ def serve(
         prepare_multiprocess_metrics()
     uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level=settings.log_level.lower(), access_log=False,
-                log_config=logging_config(settings.log_format, settings.log_level))
+                log_config=logging_config(settings.log_format, settings.log_level),
+                server_header=False)  # naming the server and its version helps only an attacker
 
 
 def prepare_multiprocess_metrics() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.observability.logs import log_error
+from app.privacy.redaction import redact
 
 logger = logging.getLogger("avvik")
 
@@ -94,9 +95,28 @@ class Unavailable(DomainError):
     error = "unavailable"
 
 
+ECHO_LIMIT = 100  # characters of a request's value an error answer quotes
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A value from the request, fit to quote in an error answer: identity numbers, phone numbers and
+    e-mail addresses removed (an answer, a log line or a proxy may keep it), characters that UTF-8 cannot
+    carry (a lone surrogate) replaced, and cut at `limit` characters. Every echo of input goes through here."""
+    text = value if isinstance(value, str) else str(value)
+    text = redact(text.encode("utf-8", "replace").decode("utf-8")).text
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def safe_body(body: ErrorBody) -> ErrorBody:
+    """The body with its message, field names and reasons passed through `echo`, so that a message built
+    without it still cannot carry an identifier (or an unencodable character) back."""
+    return ErrorBody(error=body.error, message=echo(body.message, limit=2000),
+                     fields=[FieldError(field=echo(f.field), reason=echo(f.reason, limit=2000)) for f in body.fields])
+
+
 def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> JSONResponse:
-    """Render an error body as JSON."""
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    """Render an error body as JSON (through `safe_body`)."""
+    return JSONResponse(safe_body(body).model_dump(), status_code=status, headers=headers)
 
 
 def field_name(loc: Sequence[Any]) -> str:

@@ -19,13 +19,19 @@ from app.auth.ratelimit import RateLimiter
 from app.db import make_engine, make_sessionmaker
 from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
-from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, NulInUrlMiddleware, RequestIdMiddleware
+from app.middleware import (
+    BodyLimitMiddleware,
+    NulInUrlMiddleware,
+    RequestIdMiddleware,
+    ResponseHeadersMiddleware,
+)
 from app.migrate import head_revisions
 from app.observability import metrics
 from app.observability.requests import RequestObservationMiddleware
 from app.observability.router import GaugeCache
 from app.observability.router import router as metrics_router
 from app.observability.tracing import telemetry_config
+from app.pagination import cursor_key
 from app.query import single_valued_query
 from app.registry.router import router as models_router
 from app.registry.service import ActiveModelCache
@@ -102,6 +108,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     app.state.head_revisions = head_revisions(settings.database_url)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.metrics_gauges = GaugeCache()
+    secret = settings.cursor_secret.get_secret_value() if settings.cursor_secret else None
+    app.state.cursor_key = cursor_key(secret, settings.database_url)
     app.state.single_valued_query = {}  # (method, path) -> its one-value query parameters (app.query)
     app.state.jwks = (
         JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
@@ -115,10 +123,10 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
                audit_router, models_router)
     for router in routers:
         app.include_router(router, responses=error_responses(503), dependencies=[Depends(single_valued_query)])
-    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ResponseHeadersMiddleware)
     # Outermost: it sees every answer, including those the middleware above sends on its own.
     app.add_middleware(RequestObservationMiddleware, log_requests=settings.request_log,
                        record_metrics=settings.metrics_enabled)

@@ -1,4 +1,5 @@
-"""ASGI middleware: the request body limit, NUL characters in the URL, request ids and the no-store header."""
+"""ASGI middleware: the request body limit, NUL characters in the URL, request ids, and the security and
+no-store headers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import HTTPException
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ErrorBody, FieldError
+from app.errors import ErrorBody, FieldError, safe_body
 from app.fields import NUL, NUL_REASON
 
 
@@ -50,30 +51,45 @@ class BodyLimitMiddleware:
 
 async def send_error(send: Send, status: int, body: ErrorBody, close: bool = False) -> None:
     """An error answer sent by a middleware, before the app (and its exception handlers) is reached."""
-    payload = body.model_dump_json().encode()
+    payload = safe_body(body).model_dump_json().encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status,
                 "headers": headers + ([(b"connection", b"close")] if close else [])})
     await send({"type": "http.response.body", "body": payload})
 
 
-class NoStoreMiddleware:
-    """API answers may hold confidential text: tell every cache and browser not to keep them."""
+SECURITY_HEADERS = {
+    # A browser must not guess a type other than the one declared (a CSV or JSON answer read as HTML).
+    "X-Content-Type-Options": "nosniff",
+    # Links followed from /docs or an export must not tell other sites which report URL they came from.
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class ResponseHeadersMiddleware:
+    """The security headers on every answer (API, errors, also those sent by other middleware, health checks
+    and the documentation; added last, so it wraps everything), and, since API answers may hold confidential
+    text, `Cache-Control: no-store` on them, so no cache or browser keeps them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        api = scope["path"].startswith("/api/")
 
-        async def send_with_header(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if api:
+                    headers["Cache-Control"] = "no-store"
             await send(message)
 
-        await self.app(scope, receive, send_with_header)
+        await self.app(scope, receive, send_with_headers)
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
 
     # An admin API key to create on first start when there is no key at all (else one is generated).
     bootstrap_api_key: str | None = Field(default=None, min_length=32)
+    # Signs page cursors; the same in every replica. Unset: derived from database_url (app.pagination).
+    cursor_secret: SecretStr | None = Field(default=None, min_length=32)
     rate_limit_per_minute: int = Field(default=600, ge=1)
 
     # The classifier: built from the committed corpus into this directory the first time it is needed.

@@ -47,3 +47,13 @@ def inject_classifier_fault(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_predict(self, reports, *args, **kwargs)
 
     monkeypatch.setattr(TrainedModel, "predict", predict)
+
+
+def delivered(client: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """Deliver one report and read back what is stored (the client must be an adviser or admin), with the
+    delivery's outcome: an ingest answer carries no stored text or labels, so tests of them read them."""
+    answer = client.post("/api/v1/reports", json=body)
+    assert answer.status_code in (200, 201), answer.text
+    stored = client.get(f"/api/v1/reports/{answer.json()['id']}")
+    assert stored.status_code == 200, stored.text
+    return {**stored.json(), "outcome": answer.json()["outcome"]}

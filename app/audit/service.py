@@ -19,6 +19,7 @@ from app.audit.schemas import AuditEventOut, AuditPage, AuditQuery
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Unavailable
+from app.privacy.redaction import redact
 
 MASKED_PARAMETERS = {"q"}  # free text a person typed: never copied into the audit log
 
@@ -45,7 +46,7 @@ def record(
         method=request.method,
         endpoint=getattr(route, "path", request.url.path),
         query=mask_query(query) if query is not None else None,
-        detail=detail,
+        detail=redact(detail).text if detail else None,
         request_id=getattr(request.state, "request_id", None),
     )
     try:
@@ -97,12 +98,14 @@ def record_cli(session: Session, actor: str, action: str, detail: str) -> None:
 
 
 def mask_query(query: dict[str, Any]) -> dict[str, Any]:
-    """A filter without empty values and with free-text search masked."""
+    """A filter without empty values, with free-text search masked and identifiers removed from every other
+    text value as report text is redacted (`unit=Garnes skole 01042381248` is kept as `unit=Garnes skole
+    [fødselsnummer]`)."""
     masked = {}
     for key, value in query.items():
         if value is None or value == [] or value == "":
             continue
-        masked[key] = "[masked]" if key in MASKED_PARAMETERS else value
+        masked[key] = "[masked]" if key in MASKED_PARAMETERS else _redacted(value)
     return masked
 
 
@@ -112,6 +115,14 @@ def export_row(event: AuditEventOut, local: ZoneInfo) -> dict[str, Any]:
     line["at"] = event.at.astimezone(local)
     line["query"] = json.dumps(event.query, ensure_ascii=False, sort_keys=True) if event.query is not None else None
     return line
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value).text
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def list_events(session: Session, query: AuditQuery, local: ZoneInfo) -> AuditPage:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import ApiKey
 from app.auth.principal import Principal, Role
 from app.db import utcnow
-from app.errors import Conflict, FieldError, InvalidInput, NotFound
+from app.errors import Conflict, FieldError, InvalidInput, NotFound, echo
 
 KEY_PREFIX = "avk_"
 
@@ -29,7 +29,7 @@ def create_key(
     if not name.strip():
         raise InvalidInput("a key needs a name", [FieldError(field="name", reason="empty")])
     if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
-        raise Conflict(f"a key named '{name}' exists", [FieldError(field="name", reason="already exists")])
+        raise Conflict(f"a key named '{echo(name)}' exists", [FieldError(field="name", reason="already exists")])
     plaintext = key or KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(name=name, role=role.value, departments=sorted(departments) if departments else None,
                  key_hash=hash_key(plaintext), created_at=utcnow())
@@ -42,7 +42,7 @@ def revoke_key(session: Session, name: str) -> ApiKey:
     """Revoke a key by name; it stops working at once and stays listed as revoked."""
     row = session.scalar(select(ApiKey).where(ApiKey.name == name))
     if row is None:
-        raise NotFound(f"no key named '{name}'")
+        raise NotFound(f"no key named '{echo(name)}'")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from app.ingest.schemas import ReportIn, ReportingUnitIn
 from app.observability import metrics
-from app.privacy.redaction import Redacted, redact
+from app.privacy.redaction import Redacted, redact, redact_optional
 from app.taxonomy.service import Taxonomy
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -76,10 +76,35 @@ def audit_draw(source_system: str, external_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def content_hash(item: ReportIn, title: str, description: str) -> str:
-    """A digest of everything a delivery says except its version (text as stored, i.e. redacted)."""
+def redacted_item(item: ReportIn) -> tuple[ReportIn, Redacted]:
+    """The delivery with identifiers removed from every text field it has, and how many were removed.
+
+    Case numbers are not rewritten (they are refused when they hold an identifier, in the schema); codes
+    are checked against the taxonomy.
+    """
+    found = Redacted("")
+    texts: dict[str, object] = {}
+    for name in ("title", "description", "reported_category", "severity", "status"):
+        value = getattr(item, name)
+        if isinstance(value, str):
+            redacted = redact(value)
+            texts[name], found = redacted.text, found + redacted
+    unit = item.reporting_unit
+    if isinstance(unit, str):
+        redacted = redact(unit)
+        texts["reporting_unit"], found = redacted.text, found + redacted
+    elif unit is not None:
+        parts = {}
+        for name in ("department", "agency", "unit", "unit_code"):
+            redacted = redact_optional(getattr(unit, name))
+            parts[name], found = getattr(unit, name) and redacted.text, found + redacted
+        texts["reporting_unit"] = unit.model_copy(update=parts)
+    return item.model_copy(update=texts), found
+
+
+def content_hash(item: ReportIn) -> str:
+    """A digest of everything a delivery says except its version (of the redacted delivery, as stored)."""
     payload = item.model_dump(mode="json", exclude={"source_version"})
-    payload["title"], payload["description"] = title, description
     payload["target_groups"] = sorted(set(payload["target_groups"]))
     payload["services_involved"] = sorted(set(payload["services_involved"]))
     payload["related_external_ids"] = sorted(set(payload["related_external_ids"]))
@@ -100,8 +125,8 @@ def report_values(taxonomy: Taxonomy, item: ReportIn, local: ZoneInfo) -> dict[s
 
     Free text is redacted here, before it is stored, hashed, classified or logged.
     """
-    title, description = redact(item.title), redact(item.description)
-    count_redactions(title, description)
+    item, found = redacted_item(item)
+    count_redactions(found)
     unit = resolve_unit(taxonomy, item.reporting_unit)
     version_text, key = version_key(item.source_version, local)
     reported_at = to_utc(item.reported_at, local)
@@ -109,8 +134,8 @@ def report_values(taxonomy: Taxonomy, item: ReportIn, local: ZoneInfo) -> dict[s
     return {
         "source_system": item.source_system,
         "external_id": item.external_id,
-        "title": title.text,
-        "description": description.text,
+        "title": item.title,
+        "description": item.description,
         "reported_category": item.reported_category,
         "category_code": taxonomy.map_category(item.reported_category),
         "occurred_at": occurred_at,
@@ -126,9 +151,9 @@ def report_values(taxonomy: Taxonomy, item: ReportIn, local: ZoneInfo) -> dict[s
         "severity": item.severity,
         "source_version": version_text,
         "source_version_key": key,
-        "content_hash": content_hash(item, title.text, description.text),
-        "redacted_identity_numbers": title.identity_numbers + description.identity_numbers,
-        "redacted_phone_numbers": title.phone_numbers + description.phone_numbers,
-        "redacted_emails": title.emails + description.emails,
+        "content_hash": content_hash(item),
+        "redacted_identity_numbers": found.identity_numbers,
+        "redacted_phone_numbers": found.phone_numbers,
+        "redacted_emails": found.emails,
         "audit_draw": audit_draw(item.source_system, item.external_id),
     }

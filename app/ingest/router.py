@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from app.audit import service as audit
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
@@ -42,13 +41,11 @@ def post_report(
     body: ReportIn, request: Request, session: SessionDep,
     principal: Annotated[Principal, require(Role.INTEGRATION)],
 ) -> Response:
-    """Store a delivery from the quality system. Safe to retry; an older version never overwrites a newer."""
-    outcome, report = service.upsert_report(session, body, request.app.state.local_tz, scorer(request))
-    # The answer carries the report's free text back to the caller, so it is logged like any read.
-    audit.record(session, request, principal, "report.ingest", report_ids=[report.id])
-    answer = IngestedReport(**dict(report), outcome=outcome)
-    metrics.defer(request.scope, metrics.INGESTED, outcome=outcome.value)
-    return _json(answer, 201 if outcome is Outcome.CREATED else 200)
+    """Store a delivery from the quality system. Safe to retry; an older version never overwrites a newer.
+    The answer is the outcome, the id and the versions: never the stored report's text or labels."""
+    answer = service.upsert_report(session, body, request.app.state.local_tz, scorer(request))
+    metrics.defer(request.scope, metrics.INGESTED, outcome=answer.outcome.value)
+    return _json(answer, 201 if answer.outcome is Outcome.CREATED else 200)
 
 
 @router.post("/batch", summary="Create or update up to 1,000 reports", response_model=BatchOut,

@@ -6,13 +6,37 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
-from app.fields import Code, IsoDateTime, Status, without_nul
-from app.report.schemas import ReportDetail
+from app.fields import EARLIEST, LATEST, Code, IsoDateTime, Status, without_nul
+from app.privacy.redaction import redact
 
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 MAX_DESCRIPTION = 20_000
+
+
+def _no_identifier(value: str) -> str:
+    # A case number is the idempotency key and is shown in every list, export and audit answer, so it is
+    # never rewritten (two cases would merge into one marker) and never stored holding an identity number
+    # or an e-mail address: such a value is refused, naming the field. Phone-like digits are allowed,
+    # since eight-digit case numbers are common.
+    found = redact(value)
+    if found.identity_numbers or found.emails:
+        raise ValueError("looks like it holds a national identity number or an e-mail address, which a case "
+                         "number must not; send the quality system's case number")
+    return value
+
+
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                       AfterValidator(_no_identifier)]
 
 
 def _source_version(value: object) -> int | datetime:
@@ -23,13 +47,22 @@ def _source_version(value: object) -> int | datetime:
             raise ValueError("a version number must be between 0 and 2^63-1")
         return value
     if isinstance(value, datetime):
-        return value
+        return _in_range(value)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            return _in_range(parsed)
     raise ValueError("must be a whole number or an ISO 8601 date-time")
+
+
+def _in_range(value: datetime) -> datetime:
+    # The same range as every other time: outside it the conversion to UTC (and the version key) overflows.
+    if not EARLIEST <= value.date() <= LATEST:
+        raise ValueError(f"a version timestamp must be between {EARLIEST} and {LATEST}")
+    return value
 
 
 SourceVersion = Annotated[
@@ -57,7 +90,8 @@ class ReportIn(BaseModel):
 
     external_id: ExternalId = Field(description="The quality system's case number")
     source_system: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50,
-                                                    pattern=r"^[a-z0-9][a-z0-9_.-]*$")] = "bkkvalitet"
+                                                    pattern=r"^[a-z0-9][a-z0-9_.-]*$"),
+                             AfterValidator(_no_identifier)] = "bkkvalitet"
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     description: str = Field(default="", max_length=MAX_DESCRIPTION)
     reported_category: str | None = Field(default=None, max_length=300,
@@ -93,10 +127,19 @@ class Outcome(enum.StrEnum):
     INVALID = "invalid"
 
 
-class IngestedReport(ReportDetail):
-    """The stored report after a delivery, and what the delivery did."""
+class IngestedReport(BaseModel):
+    """What a delivery did: the outcome, the stored report's id and the versions, never its text or labels.
+
+    The integration may deliver any case number, so an answer that showed the stored report would let an
+    integration key read every report by guessing case numbers.
+    """
 
     outcome: Outcome
+    id: int
+    source_system: str
+    external_id: str
+    source_version: str = Field(description="The version this delivery carried, as stored (timestamps in UTC)")
+    stored_version: str = Field(description="The version stored after this delivery: higher when it was stale")
 
 
 class BatchIn(BaseModel):
@@ -123,9 +166,11 @@ class BatchItemResult(BaseModel):
     """The result of one item of a batch, in the order sent."""
 
     index: int
-    external_id: str | None
+    external_id: str | None = Field(description="The item's case number as sent (identifiers removed)")
     outcome: Outcome
     id: int | None = None
+    source_version: str | None = Field(default=None, description="The version this item carried")
+    stored_version: str | None = Field(default=None, description="The version stored after this item")
     errors: list[ItemError] = []
 
 

@@ -2,16 +2,18 @@
 
 A delivery is applied when its source_version is newer than the stored one, acknowledged unchanged
 when equal with equal content, refused as a conflict when equal with other content, and acknowledged
-but not applied (stale) when older. Rows are locked in a fixed order and new rows are created with
+but not applied (stale) when older; a version of the other kind (a number after a timestamp or the
+reverse) is a conflict. Rows are locked in a fixed order and new rows are created with
 INSERT … ON CONFLICT DO NOTHING, so concurrent deliveries of one report end as one row.
 
-Each report row is written once: its score and effective labels are computed before the insert, its
-child rows go in through app.ingest.bulk (COPY or one pipeline on PostgreSQL), and a single delivery is
-answered from the values written rather than by reading the report back.
+Each report row is written once: its score and effective labels are computed before the insert, and its
+child rows go in through app.ingest.bulk (COPY or one pipeline on PostgreSQL). Answers carry the outcome,
+the id and the versions, never stored text: any case number can be delivered by any integration key.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,19 +27,18 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import Conflict, FieldError, InvalidInput, validation_fields
+from app.errors import Conflict, FieldError, InvalidInput, echo, validation_fields
 from app.ingest.bulk import BulkWriter
 from app.ingest.mapping import report_values
-from app.ingest.schemas import BatchItemResult, ItemError, Outcome, ReportIn
-from app.report import service as report_service
+from app.ingest.schemas import BatchItemResult, IngestedReport, ItemError, Outcome, ReportIn
 from app.report.models import Report, ReportLink, ReportService, ReportTargetGroup
-from app.report.schemas import Classification, LabelOut, Redactions, ReportDetail, ReportingUnitOut
 from app.review import labels
 from app.review.models import ReportLabel, ReportScore
 from app.review.scoring import SCORE_COLUMNS, Scored, Scorer, report_text
 from app.taxonomy.models import CodeKind
 from app.taxonomy.service import Taxonomy, load_taxonomy
 
+logger = logging.getLogger("avvik")
 Key = tuple[str, str]
 _REPORT_ADAPTER = TypeAdapter(ReportIn)
 _LOCK_CHUNK = 500  # keys per lock query where keys are bound one by one (SQLite allows 32,766 parameters)
@@ -70,6 +71,8 @@ class ItemOutcome:
     key: Key | None = None
     errors: list[FieldError] = field(default_factory=list)
     report_id: int | None = None
+    source_version: str | None = None  # as this delivery carried it (timestamps in UTC)
+    stored_version: str | None = None  # as stored after the request
 
 
 @dataclass
@@ -86,6 +89,7 @@ class _State:
     created_at: datetime | None = None
     scored: Scored | None = None  # this delivery's score (None with scoring off)
     effective: labels.Effective | None = None
+    source_version: str = ""  # the version as stored (what the answers show)
 
 
 def parse_items(raw_items: Sequence[object]) -> list[Delivery]:
@@ -93,43 +97,46 @@ def parse_items(raw_items: Sequence[object]) -> list[Delivery]:
     deliveries = []
     for index, raw in enumerate(raw_items):
         external_id = raw.get("external_id") if isinstance(raw, dict) else None
-        external_id = external_id if isinstance(external_id, str) else None
+        # Echoed in the answer: identifiers removed, a lone surrogate (which JSON cannot carry back) replaced.
+        external_id = echo(external_id) if isinstance(external_id, str) else None
         try:
             deliveries.append(Delivery(index, _REPORT_ADAPTER.validate_python(raw), external_id=external_id))
         except ValidationError as exc:
             deliveries.append(Delivery(index, None, validation_fields(exc.errors()), external_id))
+        except Exception as exc:  # whatever is wrong with one item, the others are applied
+            deliveries.append(Delivery(index, None, [_unreadable(index, exc)], external_id))
     return deliveries
+
+
+def _unreadable(index: int, exc: Exception) -> FieldError:
+    """An item that failed in a way validation did not foresee: invalid, logged by type (never its text)."""
+    logger.warning("ingest item %d could not be read: %s", index, type(exc).__name__)
+    return FieldError(field="item", reason="could not be read; nothing of it was stored")
 
 
 def upsert_report(
     session: Session, item: ReportIn, local: ZoneInfo, scorer: Scorer | None = None
-) -> tuple[Outcome, ReportDetail]:
-    """Apply one delivery and answer with the stored report; 422 for unknown or retired codes, 409 for a
-    same-version content change."""
-    written: dict[Key, _State] = {}
-    (result,) = upsert_reports(session, [Delivery(0, item, external_id=item.external_id)], local, scorer, written)
+) -> IngestedReport:
+    """Apply one delivery and answer with what it did (never the stored text); 422 for unknown or retired
+    codes, 409 for a same-version content change or a version of the other kind."""
+    (result,) = upsert_reports(session, [Delivery(0, item, external_id=item.external_id)], local, scorer)
     if result.outcome is Outcome.INVALID:
         raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in result.errors), result.errors)
     if result.outcome is Outcome.CONFLICT:
         raise Conflict(result.errors[0].reason, result.errors)
-    assert result.report_id is not None and result.key is not None
-    state = written.get(result.key)
-    if state is not None and result.outcome in (Outcome.CREATED, Outcome.UPDATED):
-        # Everything the answer shows was written by this request: shape it from the values, not a re-read.
-        return result.outcome, _detail(session, state, result.outcome)
-    # Unchanged or stale: the answer is the state stored before this request.
-    return result.outcome, report_service.detail(report_service.get_report(session, result.report_id))
+    assert result.report_id is not None and result.source_version and result.stored_version
+    return IngestedReport(outcome=result.outcome, id=result.report_id, source_system=item.source_system,
+                          external_id=item.external_id, source_version=result.source_version,
+                          stored_version=result.stored_version)
 
 
 def upsert_reports(
-    session: Session, deliveries: Sequence[Delivery], local: ZoneInfo, scorer: Scorer | None = None,
-    written: dict[Key, _State] | None = None,
+    session: Session, deliveries: Sequence[Delivery], local: ZoneInfo, scorer: Scorer | None = None
 ) -> list[ItemOutcome]:
     """Apply deliveries in order, in few round trips; one item's failure leaves the others alone.
 
     New and changed reports are scored by `scorer` (if given) in the same transaction, and their
-    effective labels are computed before they are written, so each row is written once. `written`, if
-    given, receives the state each written report was left in (what upsert_report answers with).
+    effective labels are computed before they are written, so each row is written once.
     """
     taxonomy = load_taxonomy(session)
     writer = BulkWriter(session)
@@ -178,9 +185,8 @@ def upsert_reports(
         for position, result in zip(by_key[key], results, strict=True):
             result.key = key
             result.report_id = state.report_id if state is not None else None
+            result.stored_version = state.source_version if state is not None else None
             outcomes[position] = result
-        if written is not None and state is not None and state.values is not None:
-            written[key] = state
     return outcomes
 
 
@@ -230,14 +236,27 @@ def _plan(
         assert item is not None
         present_groups = state.target_groups if state else set()
         present_services = state.services if state else set()
-        errors = taxonomy.check_codes(CodeKind.TARGET_GROUP, item.target_groups, "target_groups", present_groups)
-        errors += taxonomy.check_codes(CodeKind.SERVICE, item.services_involved, "services_involved",
-                                       present_services)
+        try:
+            errors = taxonomy.check_codes(CodeKind.TARGET_GROUP, item.target_groups, "target_groups",
+                                          present_groups)
+            errors += taxonomy.check_codes(CodeKind.SERVICE, item.services_involved, "services_involved",
+                                           present_services)
+            values = {} if errors else report_values(taxonomy, item, local)
+        except Exception as exc:  # one item's unforeseen failure must not sink the others
+            errors = [_unreadable(delivery.index, exc)]
         if errors:
             results.append(ItemOutcome(delivery.index, Outcome.INVALID, errors=errors))
             continue
-        values = report_values(taxonomy, item, local)
         version_key = int(values["source_version_key"])  # type: ignore[call-overload]
+        version = str(values["source_version"])
+        if state is not None and _version_kind(version) != _version_kind(state.source_version):
+            results.append(ItemOutcome(delivery.index, Outcome.CONFLICT, source_version=version, errors=[FieldError(
+                field="source_version",
+                reason=f"this version is a {_version_kind(version)} but the stored version "
+                       f"{state.source_version} is a {_version_kind(state.source_version)}; a report's versions "
+                       "must all be numbers or all timestamps",
+            )]))
+            continue
         if state is None or version_key > state.version_key:
             outcome = Outcome.CREATED if state is None else Outcome.UPDATED
             state = _State(
@@ -249,25 +268,31 @@ def _plan(
                 values=values,
                 links=sorted(set(item.related_external_ids)),
                 created_at=state.created_at if state else None,
+                source_version=version,
             )
-            results.append(ItemOutcome(delivery.index, outcome))
+            results.append(ItemOutcome(delivery.index, outcome, source_version=version))
         elif version_key == state.version_key:
             if values["content_hash"] == state.content_hash:
-                results.append(ItemOutcome(delivery.index, Outcome.UNCHANGED))
+                results.append(ItemOutcome(delivery.index, Outcome.UNCHANGED, source_version=version))
             else:
-                results.append(ItemOutcome(delivery.index, Outcome.CONFLICT, errors=[FieldError(
+                results.append(ItemOutcome(delivery.index, Outcome.CONFLICT, source_version=version, errors=[FieldError(
                     field="source_version",
                     reason=f"version {values['source_version']} of {key[0]}/{key[1]} is stored with other "
                            "content; send the change with a higher source_version",
                 )]))
         else:
-            results.append(ItemOutcome(delivery.index, Outcome.STALE))
+            results.append(ItemOutcome(delivery.index, Outcome.STALE, source_version=version))
     return state, results
+
+
+def _version_kind(version: str) -> str:
+    """'number' or 'timestamp': numbers are stored as digits, timestamps in ISO form."""
+    return "number" if version.isdigit() else "timestamp"
 
 
 # Two arrays bound as two parameters: one statement, planned once, for any number of keys.
 _LOCK_COLUMNS = (Report.id, Report.source_system, Report.external_id, Report.source_version_key,
-                 Report.content_hash, Report.created_at)
+                 Report.content_hash, Report.created_at, Report.source_version)
 _WANTED = select(
     func.unnest(bindparam("systems", type_=postgresql.ARRAY(String))).label("source_system"),
     func.unnest(bindparam("external_ids", type_=postgresql.ARRAY(String))).label("external_id"),
@@ -290,8 +315,8 @@ def _lock(session: Session, keys: list[Key], taxonomy: Taxonomy) -> dict[Key, _S
     else:
         results = [session.execute(_LOCK_OTHER, {"keys": keys[i:i + _LOCK_CHUNK]})
                    for i in range(0, len(keys), _LOCK_CHUNK)]
-    states = {(s, e): _State(i, v, h, set(), set(), created_at=c)
-              for result in results for i, s, e, v, h, c in result}
+    states = {(s, e): _State(i, v, h, set(), set(), created_at=c, source_version=sv)
+              for result in results for i, s, e, v, h, c, sv in result}
     # Codes on stored reports only matter for retired codes, which may stay on a report that has them.
     if states and any(row.retired_at for kind in (CodeKind.TARGET_GROUP, CodeKind.SERVICE)
                       for row in taxonomy.codes[kind].values()):
@@ -354,52 +379,6 @@ def _write_children(
                    (ReportScore.__table__, SCORE_COLUMNS, scores)])
 
 
-def _detail(session: Session, state: _State, outcome: Outcome) -> ReportDetail:
-    """The stored report as GET /api/v1/reports/{id} shows it, from what this request wrote."""
-    values, scored, effective = state.values, state.scored, state.effective
-    assert values is not None and effective is not None and state.report_id is not None
-    if scored is None and outcome is Outcome.UPDATED:
-        # Scoring off: an updated report keeps the score stored with it, which this request did not read.
-        return report_service.detail(report_service.get_report(session, state.report_id))
-    return ReportDetail(
-        id=state.report_id,
-        source_system=values["source_system"],
-        external_id=values["external_id"],
-        title=values["title"],
-        reported_category=values["reported_category"],
-        category=values["category_code"],
-        category_mapped=values["category_code"] is not None,
-        occurred_at=values["occurred_at"],
-        reported_at=values["reported_at"],
-        reporting_unit=ReportingUnitOut(department=values["department_code"], agency=values["agency_code"],
-                                        unit=values["unit_name"], unit_code=values["unit_code"],
-                                        as_sent=values["reporting_unit_text"]),
-        status=values["status"],
-        severity=values["severity"],
-        target_groups=sorted(state.target_groups),
-        services_involved=sorted(state.services),
-        confirmed_category=effective.confirmed_category,
-        confirmed_category_provenance=effective.confirmed_provenance,
-        suggested_category=effective.suggested_category,
-        suggested_category_provenance=effective.suggested_provenance,
-        flagged=scored is not None and scored.flagged,
-        score=scored.score if scored is not None else None,
-        labels=[LabelOut(dimension=d, code=c, provenance=p) for (d, c), p in sorted(effective.labels.items())],
-        description=values["description"],
-        redactions=Redactions(identity_numbers=values["redacted_identity_numbers"],
-                              phone_numbers=values["redacted_phone_numbers"], emails=values["redacted_emails"]),
-        classification=Classification(model_version=scored.model_version, score=scored.score,
-                                      threshold=scored.threshold, flagged=scored.flagged,
-                                      target_groups=scored.target_groups, services=scored.services,
-                                      explanation=scored.explanation, scored_at=scored.scored_at)
-        if scored is not None else None,
-        related_external_ids=state.links,
-        source_version=values["source_version"],
-        created_at=state.created_at,
-        updated_at=values["updated_at"],
-    )
-
-
 def batch_results(deliveries: Sequence[Delivery], outcomes: Sequence[ItemOutcome]) -> list[BatchItemResult]:
     """Shape the outcomes of a batch for the API, in the order sent."""
     # Built without validation: every value comes typed from this module, and a batch has a thousand.
@@ -409,6 +388,8 @@ def batch_results(deliveries: Sequence[Delivery], outcomes: Sequence[ItemOutcome
             external_id=o.key[1] if o.key else d.external_id,
             outcome=o.outcome,
             id=o.report_id,
+            source_version=o.source_version,
+            stored_version=o.stored_version,
             errors=[ItemError.model_construct(field=e.field, reason=e.reason) for e in o.errors],
         )
         for d, o in zip(deliveries, outcomes, strict=True)

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, echo
 from app.registry.models import ActiveModel, ModelVersion
 from app.registry.schemas import ModelOut, ModelQuality, QualityCell
 from app.report.models import Report
@@ -83,7 +83,7 @@ def active_version(session: Session) -> str | None:
 def activate(session: Session, version: str, by: str) -> None:
     """Make a registered version the active one."""
     if session.get(ModelVersion, version) is None:
-        raise NotFound(f"no model version {version}")
+        raise NotFound(f"no model version {echo(version)}")
     row = session.get(ActiveModel, 1)
     if row is None:
         session.add(ActiveModel(id=1, version=version, promoted_at=utcnow(), promoted_by=by))
@@ -209,7 +209,7 @@ def promote(session: Session, version: str, by: str, judged_on: list[Any], force
 
     candidate_row = session.get(ModelVersion, version)
     if candidate_row is None:
-        raise NotFound(f"no model version {version}")
+        raise NotFound(f"no model version {echo(version)}")
     current = active_version(session)
     comparison: dict[str, Any] = {"candidate": version, "active": current, "judged_on": len(judged_on)}
     if current is not None and current != version and judged_on:

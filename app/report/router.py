@@ -42,7 +42,8 @@ def get_reports(request: Request, session: SessionDep, principal: Adviser,
                                 query=query.model_dump(mode="json", exclude={"cursor", "limit"}))
         respond = csv_response if wanted == "csv" else xlsx_response
         return respond(f"avvik.{wanted}", columns, audit.audited_export(maker, event_id, data), query.lang)
-    page = service.list_reports(session, query, request.app.state.local_tz, principal.departments)
+    page = service.list_reports(session, query, request.app.state.local_tz, principal.departments,
+                                request.app.state.cursor_key)
     audit.record(session, request, principal, "report.list", report_ids=[r.id for r in page.items],
                  query=query.model_dump(mode="json", exclude={"cursor"}))
     return page

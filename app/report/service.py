@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.errors import FieldError, InvalidInput, NotFound
+from app.errors import FieldError, InvalidInput, NotFound, echo
 from app.pagination import Cursor
 from app.report import export, queries
 from app.report.models import Report
@@ -101,7 +101,7 @@ def get_report_by_external(
         select(Report).where(Report.source_system == source_system, Report.external_id == external_id)
     )
     if report is None or not _visible(report, departments):
-        raise NotFound(f"no report {external_id} from {source_system}")
+        raise NotFound(f"no report {echo(external_id)} from {echo(source_system)}")
     return report
 
 
@@ -118,17 +118,17 @@ def resolve_filter(
     categories = None
     if f.category is not None:
         if f.category not in taxonomy.codes[CodeKind.CATEGORY]:
-            errors.append(FieldError(field="category", reason=f"unknown category code '{f.category}'"))
+            errors.append(FieldError(field="category", reason=f"unknown category code '{echo(f.category)}'"))
         categories = frozenset(taxonomy.category_with_descendants(f.category))
     for kind, name, codes in ((CodeKind.TARGET_GROUP, "target_group", f.target_group),
                               (CodeKind.SERVICE, "service", f.service)):
         known = taxonomy.codes[kind]
-        errors += [FieldError(field=name, reason=f"unknown {kind.value} code '{c}'; valid codes: "
+        errors += [FieldError(field=name, reason=f"unknown {kind.value} code '{echo(c)}'; valid codes: "
                               f"{', '.join(sorted(known))}") for c in codes if c not in known]
     if f.department is not None and f.department not in taxonomy.codes[CodeKind.DEPARTMENT]:
-        errors.append(FieldError(field="department", reason=f"unknown department code '{f.department}'"))
+        errors.append(FieldError(field="department", reason=f"unknown department code '{echo(f.department)}'"))
     if f.agency is not None and f.agency not in taxonomy.codes[CodeKind.AGENCY]:
-        errors.append(FieldError(field="agency", reason=f"unknown agency code '{f.agency}'"))
+        errors.append(FieldError(field="agency", reason=f"unknown agency code '{echo(f.agency)}'"))
     if errors:
         raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
 
@@ -156,15 +156,16 @@ def resolve_filter(
 
 
 def list_reports(
-    session: Session, query: ReportListQuery, local: ZoneInfo, departments: frozenset[str] | None = None
+    session: Session, query: ReportListQuery, local: ZoneInfo, departments: frozenset[str] | None, cursor_key: bytes
 ) -> ReportPage:
-    """A page of reports matching the filter (within `departments`), and the cursor of the next page."""
+    """A page of reports matching the filter (within `departments`), and the cursor of the next page (signed
+    with `cursor_key`)."""
     resolved = resolve_filter(load_taxonomy(session), query, local, departments)
     sort, order, limit = query.sort, query.order, query.limit
     ordering = f"{sort.value}:{order.value}"
     after = None
     if query.cursor:
-        position = Cursor.decode(query.cursor, ordering)
+        position = Cursor.decode(query.cursor, ordering, cursor_key, datetime)
         after = (position.value, position.last_id)
     rows = list(session.scalars(queries.list_reports(resolved, sort, order, limit + 1, after)))
     page, more = rows[:limit], len(rows) > limit
@@ -172,7 +173,7 @@ def list_reports(
     if more and page:
         last = page[-1]
         value = last.reported_at if sort is SortField.REPORTED_AT else last.occurred_sort_at
-        next_cursor = Cursor(ordering, value, last.id).encode()
+        next_cursor = Cursor(ordering, value, last.id).encode(cursor_key)
     return ReportPage(items=[summary(r) for r in page], next_cursor=next_cursor, limit=limit)
 
 

@@ -31,9 +31,11 @@ def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, respo
                                             request.app.state.settings.audit_sample_share)
     if not created:
         response.status_code = 200
-    else:
-        audit.record(session, request, principal, "report.review", report_ids=[report_id],
-                     detail=body.decision.value)
+    # A repeated review changes nothing, but its answer still shows this person the report's review and
+    # comment: it is recorded as a read.
+    audit.record(session, request, principal, "report.review" if created else "report.review.repeated",
+                 report_ids=[report_id], detail=body.decision.value)
+    if created:
         metrics.defer(request.scope, metrics.REVIEWS, decision=body.decision.value)
     return service.review_out(review, superseded=False)
 
@@ -66,7 +68,8 @@ def get_review_queue(request: Request, session: SessionDep, principal: Adviser,
                                 query=query.model_dump(mode="json", exclude={"cursor", "limit", "format"}))
         return csv_response("review-queue.csv", service.QUEUE_COLUMNS, audit.audited_export(maker, event_id, rows),
                             query.lang)
-    page = service.review_queue(session, query, request.app.state.local_tz, principal.departments, share)
+    page = service.review_queue(session, query, request.app.state.local_tz, principal.departments, share,
+                                request.app.state.cursor_key)
     audit.record(session, request, principal, "review.queue", report_ids=[i.report.id for i in page.items],
                  query=query.model_dump(mode="json", exclude={"cursor", "format"}))
     return page

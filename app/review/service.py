@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,7 +11,7 @@ from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.errors import FieldError, InvalidInput
+from app.errors import FieldError, InvalidInput, echo
 from app.pagination import Cursor
 from app.privacy.redaction import redact
 from app.report import export as report_export
@@ -75,7 +76,8 @@ def _check_codes(session: Session, decision: ReviewIn) -> None:
     if decision.category is not None:
         row = taxonomy.codes[CodeKind.CATEGORY].get(decision.category)
         if row is None or row.retired_at is not None:
-            errors.append(FieldError(field="category", reason=f"not an active category code: '{decision.category}'"))
+            errors.append(FieldError(field="category",
+                                     reason=f"not an active category code: '{echo(decision.category)}'"))
     errors += taxonomy.check_codes(CodeKind.TARGET_GROUP, decision.target_groups or [], "target_groups")
     errors += taxonomy.check_codes(CodeKind.SERVICE, decision.services or [], "services")
     if errors:
@@ -106,9 +108,10 @@ def history(session: Session, report_id: int, departments: frozenset[str] | None
 
 def review_queue(
     session: Session, query: ReviewQueueQuery, local: ZoneInfo, departments: frozenset[str] | None,
-    audit_sample_share: float,
+    audit_sample_share: float, cursor_key: bytes,
 ) -> ReviewQueuePage:
-    """Flagged, unreviewed reports with the audit sample mixed in, by score or by uncertainty."""
+    """Flagged, unreviewed reports with the audit sample mixed in, by score or by uncertainty; cursors are
+    signed with `cursor_key`."""
     resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
     sample = and_(ReportScore.flagged.is_(False), Report.audit_draw < audit_sample_share,
                   or_(Report.category_code.is_(None), Report.category_code != labels.TARGET_CATEGORY))
@@ -129,7 +132,7 @@ def review_queue(
                ~exists().where(Review.report_id == Report.id))
     )
     if query.cursor:
-        position = Cursor.decode(query.cursor, f"queue:{query.order.value}")
+        position = Cursor.decode(query.cursor, f"queue:{query.order.value}", cursor_key, float)
         beyond = key < position.value if descending else key > position.value
         statement = statement.where(or_(beyond, and_(key == position.value, Report.id > position.last_id)))
     statement = statement.order_by(key.desc() if descending else key.asc(), Report.id.asc()).limit(query.limit + 1)
@@ -138,7 +141,7 @@ def review_queue(
     next_cursor = None
     if more and page:
         last_report, last_key = page[-1]
-        next_cursor = Cursor(f"queue:{query.order.value}", float(last_key), last_report.id).encode()
+        next_cursor = Cursor(f"queue:{query.order.value}", float(last_key), last_report.id).encode(cursor_key)
     return ReviewQueuePage(
         items=[QueueItem(report=report_service.summary(r), audit_sample=in_audit_sample(r, audit_sample_share))
                for r, _ in page],
@@ -159,10 +162,11 @@ def queue_rows(session: Session, maker: sessionmaker[Session], query: ReviewQueu
 
     def rows() -> Iterator[dict[str, Any]]:
         page_query = query.model_copy(update={"limit": 500, "cursor": None})
+        key = secrets.token_bytes(32)  # these cursors never leave this generator
         position = 0
         with maker() as own:
             while True:
-                page = review_queue(own, page_query, local, departments, audit_sample_share)
+                page = review_queue(own, page_query, local, departments, audit_sample_share, key)
                 own.commit()  # as the report export: no read transaction held while the page streams
                 for item in page.items:
                     position += 1

@@ -14,7 +14,7 @@ from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import Conflict, FieldError, InvalidInput, NotFound
+from app.errors import Conflict, FieldError, InvalidInput, NotFound, echo
 from app.taxonomy.models import CategoryAlias, CodeKind, TaxonomyCode
 from app.taxonomy.schemas import (
     AgencyOut,
@@ -116,13 +116,13 @@ class Taxonomy:
             if row is None:
                 problems.append(FieldError(
                     field=where,
-                    reason=f"unknown {kind.value} code '{code}'; valid codes: {', '.join(self.active(kind))}",
+                    reason=f"unknown {kind.value} code '{echo(code)}'; valid codes: {', '.join(self.active(kind))}",
                 ))
                 continue
             keep = set(already_present) if keep is None else keep
             if code not in keep:
                 instead = f"; use '{row.replaced_by}' instead" if row.replaced_by else ""
-                problems.append(FieldError(field=where, reason=f"{kind.value} code '{code}' is retired{instead}"))
+                problems.append(FieldError(field=where, reason=f"{kind.value} code '{echo(code)}' is retired{instead}"))
         return problems
 
     def map_category(self, label: str | None) -> str | None:
@@ -310,15 +310,17 @@ _PARENT_KIND = {CodeKind.CATEGORY: CodeKind.CATEGORY, CodeKind.AGENCY: CodeKind.
 def add_code(session: Session, kind: CodeKind, new: CodeIn) -> CodeChange:
     """Add a code; 409 when it exists, 422 when its parent is unknown or not allowed for the kind."""
     if session.get(TaxonomyCode, (kind, new.code)) is not None:
-        raise Conflict(f"{kind.value} code '{new.code}' exists", [FieldError(field="code", reason="already exists")])
+        raise Conflict(f"{kind.value} code '{echo(new.code)}' exists",
+                       [FieldError(field="code", reason="already exists")])
     if new.parent is not None:
         parent_kind = _PARENT_KIND.get(kind)
         if parent_kind is None:
             raise InvalidInput("this kind of code has no parent",
                                [FieldError(field="parent", reason=f"{kind.value} codes have no parent")])
         if session.get(TaxonomyCode, (parent_kind, new.parent)) is None:
-            raise InvalidInput(f"unknown parent '{new.parent}'",
-                               [FieldError(field="parent", reason=f"unknown {parent_kind.value} code '{new.parent}'")])
+            raise InvalidInput(f"unknown parent '{echo(new.parent)}'",
+                               [FieldError(field="parent",
+                                           reason=f"unknown {parent_kind.value} code '{echo(new.parent)}'")])
     elif kind is CodeKind.AGENCY:
         raise InvalidInput("an agency needs its department",
                            [FieldError(field="parent", reason="required for agencies")])
@@ -336,11 +338,11 @@ def retire_code(session: Session, kind: CodeKind, code: str, replaced_by: str | 
     """Retire a code; it stays on old reports and is refused on new ones, naming its replacement."""
     row = session.get(TaxonomyCode, (kind, code))
     if row is None:
-        raise NotFound(f"no {kind.value} code '{code}'")
+        raise NotFound(f"no {kind.value} code '{echo(code)}'")
     if replaced_by is not None:
         replacement = session.get(TaxonomyCode, (kind, replaced_by))
         if replacement is None or replacement.retired_at is not None or replaced_by == code:
-            raise InvalidInput(f"'{replaced_by}' cannot replace '{code}'",
+            raise InvalidInput(f"'{echo(replaced_by)}' cannot replace '{echo(code)}'",
                                [FieldError(field="replaced_by", reason=f"not an active {kind.value} code")])
     if row.retired_at is None:
         row.retired_at = utcnow()

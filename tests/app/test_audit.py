@@ -112,3 +112,47 @@ def test_nothing_in_the_logs_contains_free_text(client: TestClient, caplog: pyte
     client.get(f"/api/v1/reports/{stored['id']}")
     client.post("/api/v1/reports", json={**report(description=SECRET_TEXT), "source_version": "not a version"})
     assert "rusmisbruk" not in caplog.text
+
+
+FNR = "01042381248"  # what an outside probe put in a filter: a plausible date, so an identity number
+
+
+def test_filter_values_are_redacted_in_the_audit_row(client: TestClient, session: Session) -> None:
+    client.get("/api/v1/reports", params={"unit": f"Garnes skole {FNR}", "status": [f"x{FNR}", "registrert"]})
+    client.get("/api/v1/reports", params={"format": "csv", "unit": f"Garnes skole {FNR[:6]}\u00a0{FNR[6:]}"})
+    client.get("/api/v1/review-queue", params={"unit": f"tlf 412-34-578 {FNR}"})
+    rows = events(session)[-3:]
+    assert rows[0].query is not None and rows[0].query["unit"] == "Garnes skole [fødselsnummer]"
+    assert rows[0].query["status"] == ["x[fødselsnummer]", "registrert"]
+    dump = " ".join(str(row) for row in session.execute(text("SELECT * FROM audit_event")).all())
+    assert FNR not in dump and FNR[6:] not in dump and "412-34-578" not in dump
+
+
+def test_error_answers_echo_no_identity_number(client: TestClient) -> None:
+    answers = [
+        client.get("/api/v1/reports", params={"target_group": FNR}),
+        client.get("/api/v1/reports", params={"category": FNR, "department": FNR, "agency": FNR}),
+        client.get(f"/api/v1/reports/by-external/bkkvalitet/{FNR}"),
+        client.get(f"/api/v1/reports/by-external/{FNR}/BK-1"),
+        client.post("/api/v1/reports", json=report(target_groups=[FNR], services_involved=[f"a {FNR}"])),
+        client.get("/api/v1/stats/counts", params={"by": "service", "service": FNR}),
+        client.post("/api/v1/taxonomy/target_group/" + FNR + "/retire", json={}),
+    ]
+    assert [a.status_code for a in answers] == [422, 422, 404, 404, 422, 422, 404]
+    for answer in answers:
+        assert FNR not in answer.text and FNR[6:] not in answer.text, answer.text
+    assert "unknown target_group code '[fødselsnummer]'" in answers[0].text
+    assert answers[2].json()["message"] == "no report [fødselsnummer] from bkkvalitet"
+
+
+def test_a_repeated_review_is_audited_as_a_read(client: TestClient, session: Session) -> None:
+    stored = client.post("/api/v1/reports", json=report()).json()
+    body = {"decision": "confirm", "comment": "Sett, gjelder samhandling"}
+    first = client.post(f"/api/v1/reports/{stored['id']}/review", json=body)
+    again = client.post(f"/api/v1/reports/{stored['id']}/review", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["comment"] == body["comment"]
+    rows = events(session)[-2:]
+    assert [(r.action, r.report_ids, r.actor) for r in rows] == [
+        ("report.review", [stored["id"]], "key:test-admin"),
+        ("report.review.repeated", [stored["id"]], "key:test-admin")]

@@ -43,7 +43,13 @@ def test_migrate_then_serve_becomes_ready(databases: DatabaseFactory, tmp_path: 
                 pass
             time.sleep(0.2)
         assert status == 200
-        assert httpx.get(f"{url}/api/v1/taxonomy", timeout=5).status_code == 401
+        unauthenticated = httpx.get(f"{url}/api/v1/taxonomy", timeout=5)
+        assert unauthenticated.status_code == 401
+        # The real server names neither itself nor its version, and sends the security headers.
+        for answer in (unauthenticated, httpx.get(f"{url}/healthz", timeout=5)):
+            assert "server" not in answer.headers
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["referrer-policy"] == "no-referrer"
         taxonomy = httpx.get(f"{url}/api/v1/taxonomy", headers={"X-API-Key": key}, timeout=5).json()
         assert any(c["code"] == "kommunikasjon_og_samhandling" for c in taxonomy["categories"])
     finally:

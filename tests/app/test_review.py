@@ -18,7 +18,7 @@ from app.auth.keys import create_key
 from app.auth.principal import Role
 from app.report import export as report_export
 from tests.conftest import bearer
-from tests.helpers import POISON, inject_classifier_fault, report
+from tests.helpers import POISON, delivered, inject_classifier_fault, report
 
 POSITIVE = {
     "title": "Helsesykepleier fikk ikke beskjed om ny elev",
@@ -39,9 +39,9 @@ NEGATIVE = {
 
 
 def flagged_report(client: TestClient, **overrides: Any) -> dict[str, Any]:
-    answer = client.post("/api/v1/reports", json=report(**{**POSITIVE, **overrides}))
-    assert answer.status_code == 201, answer.text
-    return answer.json()
+    stored = delivered(client, report(**{**POSITIVE, **overrides}))
+    assert stored["outcome"] == "created"
+    return stored
 
 
 def ids(page: dict[str, Any]) -> set[int]:
@@ -50,7 +50,7 @@ def ids(page: dict[str, Any]) -> set[int]:
 
 def test_every_report_is_scored_on_arrival(client: TestClient) -> None:
     positive = flagged_report(client)
-    negative = client.post("/api/v1/reports", json=report(**NEGATIVE)).json()
+    negative = delivered(client, report(**NEGATIVE))
     assert positive["classification"]["flagged"] is True
     assert positive["classification"]["score"] > positive["classification"]["threshold"]
     assert positive["classification"]["model_version"]
@@ -65,9 +65,7 @@ def test_every_report_is_scored_on_arrival(client: TestClient) -> None:
 def test_a_report_with_digits_int_refuses_is_scored(client: TestClient) -> None:
     # "²" and "፩" pass str.isdigit but not int(): with a number beside them, scoring once raised a 500.
     text = "Gutten på 7 år bor i en leilighet på 40 m ² med mor (፩)."
-    answer = client.post("/api/v1/reports", json=report(**{**POSITIVE, "description": text}))
-    assert answer.status_code == 201, answer.text
-    assert answer.json()["classification"]["model_version"]
+    assert delivered(client, report(**{**POSITIVE, "description": text}))["classification"]["model_version"]
     batch = client.post("/api/v1/reports/batch", json={"reports": [report(**{**NEGATIVE, "description": text})]})
     assert batch.json()["counts"] == {"created": 1}
 
@@ -85,9 +83,8 @@ def test_a_report_the_classifier_fails_on_is_stored_unscored_and_logged(
     stored = [client.get(f"/api/v1/reports/{r['id']}").json() for r in batch.json()["results"]]
     assert [r["classification"] is not None for r in stored] == [True, False, True]
     assert [r["flagged"] for r in stored] == [True, False, False]
-    single = client.post("/api/v1/reports", json=report(**poison))
-    assert single.status_code == 201, single.text
-    assert single.json()["classification"] is None
+    single = delivered(client, report(**poison))
+    assert (single["outcome"], single["classification"]) == ("created", None)
     assert "injected classifier fault" in caplog.text
     assert "POISON" not in caplog.text  # the report's text stays out of the log
 
@@ -151,8 +148,7 @@ def test_an_update_from_the_quality_system_never_erases_the_review(client: TestC
     body = report(**POSITIVE)
     stored = client.post("/api/v1/reports", json=body).json()
     client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "confirm"})
-    updated = client.post("/api/v1/reports", json={**body, "source_version": 2, "status": "lukket",
-                                                   "reported_category": "HMS"}).json()
+    updated = delivered(client, {**body, "source_version": 2, "status": "lukket", "reported_category": "HMS"})
     assert updated["outcome"] == "updated"
     assert (updated["confirmed_category"], updated["confirmed_category_provenance"]) == ("samhandling_barn_unge",
                                                                                         "adviser")

@@ -59,9 +59,9 @@ def test_add_and_retire_through_the_api(client: TestClient) -> None:
 def test_new_subcategory_is_mapped_and_included_by_its_parent(client: TestClient) -> None:
     client.post(f"{URL}/category", json={"code": "samhandling_eldre", "label": "Samhandling eldre",
                                           "parent": "kommunikasjon_og_samhandling"})
-    from tests.helpers import report
+    from tests.helpers import delivered, report
 
-    stored = client.post("/api/v1/reports", json=report(reported_category="samhandling  ELDRE")).json()
+    stored = delivered(client, report(reported_category="samhandling  ELDRE"))
     assert stored["category"] == "samhandling_eldre"
     listed = client.get("/api/v1/reports", params={"category": "kommunikasjon_og_samhandling", "limit": 500}).json()
     assert stored["id"] in {i["id"] for i in listed["items"]}
