@@ -230,12 +230,15 @@ def _plan(
         assert item is not None
         present_groups = state.target_groups if state else set()
         present_services = state.services if state else set()
-        errors = taxonomy.check_codes(CodeKind.TARGET_GROUP, item.target_groups, "target_groups", present_groups)
-        errors += taxonomy.check_codes(CodeKind.SERVICE, item.services_involved, "services_involved",
-                                       present_services)
-        if errors:
-            results.append(ItemOutcome(delivery.index, Outcome.INVALID, errors=errors))
+        groups, errors = taxonomy.resolve_codes(CodeKind.TARGET_GROUP, item.target_groups, "target_groups",
+                                                present_groups)
+        services, service_errors = taxonomy.resolve_codes(CodeKind.SERVICE, item.services_involved,
+                                                          "services_involved", present_services)
+        if errors or service_errors:
+            results.append(ItemOutcome(delivery.index, Outcome.INVALID, errors=errors + service_errors))
             continue
+        # Labels become codes before anything is stored or hashed: a label and its code are the same delivery.
+        item = item.model_copy(update={"target_groups": groups, "services_involved": services})
         values = report_values(taxonomy, item, local)
         version_key = int(values["source_version_key"])  # type: ignore[call-overload]
         if state is None or version_key > state.version_key:
@@ -361,6 +364,7 @@ def _detail(session: Session, state: _State, outcome: Outcome) -> ReportDetail:
     if scored is None and outcome is Outcome.UPDATED:
         # Scoring off: an updated report keeps the score stored with it, which this request did not read.
         return report_service.detail(report_service.get_report(session, state.report_id))
+    triples = [(d, c, p.value) for (d, c), p in effective.labels.items()]
     return ReportDetail(
         id=state.report_id,
         source_system=values["source_system"],
@@ -376,13 +380,13 @@ def _detail(session: Session, state: _State, outcome: Outcome) -> ReportDetail:
                                         as_sent=values["reporting_unit_text"]),
         status=values["status"],
         severity=values["severity"],
-        target_groups=sorted(state.target_groups),
-        services_involved=sorted(state.services),
+        target_groups=labels.official_codes(triples, "target_group"),
+        services_involved=labels.official_codes(triples, "service"),
         confirmed_category=effective.confirmed_category,
         confirmed_category_provenance=effective.confirmed_provenance,
         suggested_category=effective.suggested_category,
         suggested_category_provenance=effective.suggested_provenance,
-        flagged=scored is not None and scored.flagged,
+        flagged=labels.awaiting_review(scored is not None and scored.flagged, effective.confirmed_provenance),
         score=scored.score if scored is not None else None,
         labels=[LabelOut(dimension=d, code=c, provenance=p) for (d, c), p in sorted(effective.labels.items())],
         description=values["description"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from app.audit import service as audit
 from app.auth.dependencies import require
@@ -21,18 +21,26 @@ Adviser = Annotated[Principal, require(Role.ADVISER)]
 _ERRORS = error_responses(401, 403, 404, 422, 429)
 
 
-@router.post("/reports/{report_id}/review", status_code=201, summary="Confirm, reject or correct a report's labels",
-             responses={200: {"description": "The same decision was already recorded (idempotent)"}, **_ERRORS})
+@router.post("/reports/{report_id}/review", status_code=201,
+             summary="Decide on a report: is_case, not_case, or correct its labels",
+             responses={200: {"description": "The same decision was already recorded (idempotent)"},
+                        **error_responses(412), **_ERRORS})
 def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, response: Response, session: SessionDep,
-                principal: Adviser) -> ReviewOut:
-    """A later review supersedes an earlier one; both stay in the history. Quality-system updates keep it."""
+                principal: Adviser, if_match: Annotated[str | None, Header(description=(
+                    "The report's ETag as last read (GET /api/v1/reports/{id}): if someone decided since, nothing "
+                    "is written and the answer is 412 naming who and when. Without it a decision supersedes "
+                    "whatever is there."))] = None) -> ReviewOut:
+    """A later review supersedes an earlier one; both stay in the history. Quality-system updates keep it.
+    The answer's ETag is the report's review state after the decision."""
     created, review = service.review_report(session, report_id, body, principal.actor, principal.departments,
-                                            request.app.state.settings.audit_sample_share)
+                                            request.app.state.settings.audit_sample_share,
+                                            if_match=service.parse_if_match(if_match))
     if not created:
         response.status_code = 200
     else:
         audit.record(session, request, principal, "report.review", report_ids=[report_id],
                      detail=body.decision.value)
+    response.headers["ETag"] = service.review_etag(session, report_id)
     return service.review_out(review, superseded=False)
 
 
