@@ -18,17 +18,18 @@ from sqlalchemy.orm import Session
 from app.auth.keys import create_key
 from app.auth.principal import Role
 from app.migrate import downgrade, upgrade
-from app.review.labels import TARGET_CATEGORY, is_case, is_case_clause
+from app.review.labels import TARGET_CATEGORY
 from app.review.models import Decision
 from tests.app.test_migrations import database_at
 from tests.app.test_review import POSITIVE
 from tests.conftest import DatabaseFactory, bearer
 from tests.helpers import report
 
-# (decision body, whether it makes the report a case): every kind of decision the API accepts.
+# (decision body, whether it makes the report a case): every kind of decision the API accepts (is_case and
+# not_case under their older names, which stay accepted).
 DECISIONS: list[tuple[dict[str, Any], bool]] = [
-    ({"decision": "is_case"}, True),
-    ({"decision": "not_case"}, False),
+    ({"decision": "confirm"}, True),
+    ({"decision": "reject"}, False),
     ({"decision": "correct", "target_groups": ["ungdom_13_17"]}, True),  # the labels were wrong, not the flag
     ({"decision": "correct", "category": TARGET_CATEGORY, "services": ["bup"]}, True),
     ({"decision": "correct", "category": "informasjonsplikt"}, False),
@@ -60,6 +61,8 @@ def flagged(client: TestClient, n: int) -> list[dict[str, Any]]:
 
 
 def test_the_rule_in_python_and_in_sql_agree(session: Session) -> None:
+    from app.review.labels import is_case, is_case_clause
+
     for decision in Decision:
         for category in (None, TARGET_CATEGORY, "informasjonsplikt"):
             in_sql = session.scalar(select(is_case_clause(literal(decision.value, String), literal(category, String))))
@@ -90,20 +93,20 @@ def test_labels_live_quality_and_estimate_count_the_same_cases(no_sample: TestCl
     assert sum(s["confirmed_in_review"] for s in flags) == cases
 
 
-def test_is_case_on_a_report_neither_flagged_nor_drawn_adopts_no_guesses(no_sample: TestClient) -> None:
+def test_a_case_made_of_a_report_neither_flagged_nor_drawn_adopts_no_guesses(no_sample: TestClient) -> None:
     client = no_sample
     fall = client.post("/api/v1/reports", json=report(**PLAYGROUND)).json()
     assert fall["flagged"] is False
     guessed = set(fall["classification"]["target_groups"]) | set(fall["classification"]["services"])
     assert guessed, "the classifier suggests codes for this report, so the test can see whether they are adopted"
 
-    answer = client.post(f"/api/v1/reports/{fall['id']}/review", json={"decision": "is_case"})
+    answer = client.post(f"/api/v1/reports/{fall['id']}/review", json={"decision": "confirm"})
     assert answer.status_code == 201, answer.text
-    assert answer.json()["audit_sample"] is False and answer.json()["flagged"] is False
-    assert "not adopted" in answer.json()["warnings"][0]
     detail = client.get(f"/api/v1/reports/{fall['id']}").json()
     assert detail["confirmed_category"] == TARGET_CATEGORY
     assert detail["labels"] == [] and detail["target_groups"] == [] and detail["services_involved"] == []
+    assert answer.json()["audit_sample"] is False and answer.json()["flagged"] is False
+    assert "not adopted" in answer.json()["warnings"][0]
 
     chosen = client.post(f"/api/v1/reports/{fall['id']}/review", json={
         "decision": "is_case", "target_groups": ["barn_1_5"], "services": ["barnehage", "helsestasjon"]})
