@@ -17,6 +17,7 @@ from app.fields import ReportIdPath
 from app.report import export, service
 from app.report.schemas import ReportDetail, ReportListQuery, ReportPage
 from app.review import service as review_service
+from app.review.schemas import ETAG_HEADER
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -51,7 +52,7 @@ def get_reports(request: Request, session: SessionDep, principal: Adviser,
 
 
 @router.get("/by-external/{source_system}/{external_id}", summary="Get a report by the source's case number",
-            responses={**_ERRORS, **error_responses(404)})
+            responses={200: {"headers": ETAG_HEADER}, **_ERRORS, **error_responses(404)})
 def get_report_by_external(request: Request, response: Response, source_system: str, external_id: str,
                            session: SessionDep, principal: Adviser) -> ReportDetail:
     """The report as last delivered by the quality system; its ETag as for GET /api/v1/reports/{id}."""
@@ -61,7 +62,8 @@ def get_report_by_external(request: Request, response: Response, source_system: 
     return service.detail(report)
 
 
-@router.get("/{report_id}", summary="Get a report", responses={**_ERRORS, **error_responses(404)})
+@router.get("/{report_id}", summary="Get a report",
+            responses={200: {"headers": ETAG_HEADER}, **_ERRORS, **error_responses(404)})
 def get_report(request: Request, response: Response, report_id: ReportIdPath, session: SessionDep,
                principal: Adviser) -> ReportDetail:
     """A report with its free text; another department's report is 404, so ids cannot be probed. The ETag is

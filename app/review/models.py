@@ -21,10 +21,9 @@ class Provenance(enum.StrEnum):
 
 
 class Decision(enum.StrEnum):
-    """An adviser's answer: the report is a case of samhandling_barn_unge, is not, or its labels are these.
+    """An adviser's answer: the report is a case of samhandling_barn_unge, is not, or its labels are these."""
 
-    What each one means for the official figures is `app.review.labels.is_case`.
-    """
+    # What each one means for the official figures is decided once, by app.review.labels.is_case.
 
     IS_CASE = "is_case"
     NOT_CASE = "not_case"

@@ -14,7 +14,7 @@ from app.errors import error_responses
 from app.export import CsvFormat, csv_answer, csv_response, wants_csv
 from app.fields import ReportIdPath
 from app.review import service
-from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
+from app.review.schemas import ETAG_HEADER, ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 Adviser = Annotated[Principal, require(Role.ADVISER)]
@@ -23,7 +23,9 @@ _ERRORS = error_responses(401, 403, 404, 422, 429)
 
 @router.post("/reports/{report_id}/review", status_code=201,
              summary="Decide on a report: is_case, not_case, or correct its labels",
-             responses={200: {"description": "The same decision was already recorded (idempotent)"},
+             responses={201: {"headers": ETAG_HEADER},
+                        200: {"description": "The same decision was already recorded (idempotent)",
+                              "headers": ETAG_HEADER},
                         **error_responses(412), **_ERRORS})
 def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, response: Response, session: SessionDep,
                 principal: Adviser, if_match: Annotated[str | None, Header(description=(

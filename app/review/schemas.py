@@ -6,13 +6,16 @@ import enum
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from app.export import CSV_FORMAT_DESCRIPTION
 from app.fields import Code, NoNul
 from app.report.schemas import Classification, ReportFilter, ReportSummary
 from app.review.models import Decision
 
+# The ETag of a report's review state, as OpenAPI documents a response header.
+ETAG_HEADER = {"ETag": {"description": "The version of the report's review state; send it as If-Match with a "
+                                      "decision", "schema": {"type": "string"}}}
 # The decision names before is_case/not_case, still accepted.
 DECISION_ALIASES = {"confirm": Decision.IS_CASE.value, "reject": Decision.NOT_CASE.value}
 
@@ -26,10 +29,12 @@ class ReviewIn(NoNul):
 
     model_config = ConfigDict(extra="forbid")
 
-    decision: Annotated[Decision, BeforeValidator(_decision_alias)] = Field(description=(
-        "is_case: a collaboration deviation about children and youth (category samhandling_barn_unge); "
-        "not_case: it is not; correct: the labels are these (a case unless `category` names another category). "
-        "`confirm` and `reject` are accepted as the older names of is_case and not_case"))
+    decision: Annotated[Decision, BeforeValidator(_decision_alias), WithJsonSchema({
+        "type": "string", "enum": [*(d.value for d in Decision), *DECISION_ALIASES],
+        "description": "is_case: a collaboration deviation about children and youth (category "
+                       "samhandling_barn_unge); not_case: it is not; correct: the labels are these (a case unless "
+                       "`category` names another category). `confirm` and `reject` are the older names of is_case "
+                       "and not_case, accepted and stored as those"})]
     category: str | None = Field(default=None, max_length=80, description=(
         "With correct: the right category, as a code or its label; without it a correction is a case"))
     target_groups: list[Code] | None = Field(default=None, max_length=20, description=(

@@ -35,8 +35,11 @@ from app.taxonomy.service import load_taxonomy
 
 def review_version(session: Session, report_id: int) -> str:
     """The version of a report's review state (its ETag, unquoted): it changes with every new decision."""
-    latest = session.scalar(select(func.max(Review.id)).where(Review.report_id == report_id))
-    return f"review-{latest or 0}"
+    return _version(session.scalar(select(func.max(Review.id)).where(Review.report_id == report_id)))
+
+
+def _version(latest_review_id: int | None) -> str:
+    return f"review-{latest_review_id or 0}"
 
 
 def review_etag(session: Session, report_id: int) -> str:
@@ -77,7 +80,7 @@ def review_report(
         getattr(latest, key) == value for key, value in fields.items()
     ):
         return False, latest
-    version = f"review-{latest.id if latest else 0}"
+    version = _version(latest.id if latest else None)
     if if_match is not None and version not in if_match:
         raise _decided_meanwhile(latest, version)
     score = report.score
@@ -134,13 +137,13 @@ def _resolve_codes(session: Session, decision: ReviewIn) -> tuple[str | None, li
 def review_out(review: Review, superseded: bool) -> ReviewOut:
     """A review as the API shows it."""
     decision = Decision(review.decision)
-    verdict = labels.Verdict(decision, review.category_code, answers_suggestion=review.flagged or review.audit_sample)
-    unadopted = [name for name, codes in (("target_groups", review.target_groups), ("services", review.services))
-                 if codes is None]
-    warnings = [f"not flagged and not in the audit sample: the classifier's suggested {' and '.join(unadopted)} "
-                "were not adopted (the reporter's stand); send them to set them"
-                ] if labels.is_case(decision, review.category_code) and unadopted and not labels.adopts_suggestion(
-                    verdict) else []
+    unsent = " and ".join(name for name, codes in (("target_groups", review.target_groups),
+                                                   ("services", review.services)) if codes is None)
+    warnings = []
+    if unsent and labels.is_case(decision, review.category_code) and not (review.flagged or review.audit_sample):
+        warnings.append(f"a case made of a report neither flagged nor drawn for the audit sample keeps the "
+                        f"reporter's {unsent} only: the classifier's suggestion is not adopted; send {unsent} "
+                        f"to set them")
     return ReviewOut(
         id=review.id, report_id=review.report_id, decision=decision, category=review.category_code,
         target_groups=review.target_groups, services=review.services, comment=review.comment,
