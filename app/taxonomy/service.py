@@ -145,9 +145,10 @@ class Taxonomy:
                 keys.setdefault(normalise_label(row.label), code)
                 keys.setdefault(code.casefold(), code)
             found[kind] = keys
-        keys = {kind: _code_index(self.codes[kind].values()) for kind in (CodeKind.TARGET_GROUP, CodeKind.SERVICE)}
+        code_keys = {kind: _code_index(self.codes[kind].values())
+                     for kind in (CodeKind.TARGET_GROUP, CodeKind.SERVICE)}
         for name, value in (("_top_labels", top), ("_child_labels", children), ("_sub_labels", sub),
-                            ("_found", found), ("_keys", keys), ("_categories_memo", {}), ("_find_memo", {})):
+                            ("_found", found), ("_keys", code_keys), ("_categories_memo", {}), ("_find_memo", {})):
             object.__setattr__(self, name, value)
 
     def active(self, kind: CodeKind) -> list[str]:
