@@ -61,6 +61,13 @@ class Conflict(DomainError):
     error = "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """A conditional request (If-Match) whose condition no longer holds: someone changed it in the meantime."""
+
+    status_code = 412
+    error = "precondition_failed"
+
+
 class InvalidInput(DomainError):
     status_code = 422
     error = "validation_error"
@@ -217,6 +224,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The role does not allow this",
         404: "Not found",
         409: "Conflict with the stored state",
+        412: "The If-Match version is no longer current: someone changed it in the meantime",
         413: "Request body too large",
         422: "Invalid input: the fields and the reasons",
         429: "Too many requests; retry after the Retry-After header",

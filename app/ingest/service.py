@@ -237,11 +237,15 @@ def _plan(
         present_groups = state.target_groups if state else set()
         present_services = state.services if state else set()
         try:
-            errors = taxonomy.check_codes(CodeKind.TARGET_GROUP, item.target_groups, "target_groups",
-                                          present_groups)
-            errors += taxonomy.check_codes(CodeKind.SERVICE, item.services_involved, "services_involved",
-                                           present_services)
-            values = {} if errors else report_values(taxonomy, item, local)
+            groups, errors = taxonomy.resolve_codes(CodeKind.TARGET_GROUP, item.target_groups, "target_groups",
+                                                    present_groups)
+            services, service_errors = taxonomy.resolve_codes(CodeKind.SERVICE, item.services_involved,
+                                                              "services_involved", present_services)
+            errors += service_errors
+            if not errors:
+                # Labels become codes before anything is stored or hashed: a label and its code are one delivery.
+                item = item.model_copy(update={"target_groups": groups, "services_involved": services})
+                values = report_values(taxonomy, item, local)
         except Exception as exc:  # one item's unforeseen failure must not sink the others
             errors = [_unreadable(delivery.index, exc)]
         if errors:

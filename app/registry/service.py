@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -22,8 +22,8 @@ from app.errors import Conflict, NotFound, echo
 from app.registry.models import ActiveModel, ModelVersion
 from app.registry.schemas import ModelOut, ModelQuality, QualityCell
 from app.report.models import Report
-from app.review.labels import TARGET_CATEGORY
-from app.review.models import Decision, ReportScore, Review
+from app.review.labels import is_case_clause
+from app.review.models import ReportScore, Review
 from classifier import TrainedModel, load, save
 
 _cache: dict[str, TrainedModel] = {}
@@ -160,8 +160,7 @@ def quality(session: Session) -> ModelQuality:
     review of each report, overall and per department."""
     version = active_version(session)
     latest = select(func.max(Review.id).label("id")).group_by(Review.report_id).subquery()
-    positive = or_(Review.decision == Decision.CONFIRM.value,
-                   and_(Review.decision == Decision.CORRECT.value, Review.category_code == TARGET_CATEGORY))
+    positive = is_case_clause(Review.decision, Review.category_code)
     reviewed = session.execute(
         select(Report.department_code, Review.flagged, Review.audit_sample,
                func.count(), func.sum(case((positive, 1), else_=0)))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.report import queries
 from app.report.models import Report
 from app.report.schemas import SortField, SortOrder
+from app.review.labels import awaiting_review
 from app.review.models import ReportLabel, ReportScore
 
 CHUNK = 2000
@@ -43,7 +44,7 @@ def row(values: dict[str, Any], labels: list[tuple[str, str, str]], local: ZoneI
     line = dict(values)
     line["reported_at"] = values["reported_at"].astimezone(local)
     line["occurred_at"] = values["occurred_at"].astimezone(local) if values["occurred_at"] else None
-    line["flagged"] = bool(values["flagged"])
+    line["flagged"] = awaiting_review(values["flagged"], values["confirmed_category_provenance"])
     line["score"] = round(values["score"], 4) if values["score"] is not None else None
     for name, dimension, suggested in (("target_groups", "target_group", False), ("services", "service", False),
                                        ("suggested_target_groups", "target_group", True),

@@ -16,6 +16,8 @@ from app.export import XLSX_MEDIA_TYPE, csv_response, xlsx_response
 from app.fields import ReportIdPath
 from app.report import service
 from app.report.schemas import ReportDetail, ReportListQuery, ReportPage
+from app.review import service as review_service
+from app.review.schemas import ETAG_HEADER
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -50,18 +52,23 @@ def get_reports(request: Request, session: SessionDep, principal: Adviser,
 
 
 @router.get("/by-external/{source_system}/{external_id}", summary="Get a report by the source's case number",
-            responses={**_ERRORS, **error_responses(404)})
-def get_report_by_external(request: Request, source_system: str, external_id: str, session: SessionDep,
-                           principal: Adviser) -> ReportDetail:
-    """The report as last delivered by the quality system."""
+            responses={200: {"headers": ETAG_HEADER}, **_ERRORS, **error_responses(404)})
+def get_report_by_external(request: Request, response: Response, source_system: str, external_id: str,
+                           session: SessionDep, principal: Adviser) -> ReportDetail:
+    """The report as last delivered by the quality system; its ETag as for GET /api/v1/reports/{id}."""
     report = service.get_report_by_external(session, source_system, external_id, principal.departments)
     audit.record(session, request, principal, "report.read", report_ids=[report.id])
+    response.headers["ETag"] = review_service.review_etag(session, report.id)
     return service.detail(report)
 
 
-@router.get("/{report_id}", summary="Get a report", responses={**_ERRORS, **error_responses(404)})
-def get_report(request: Request, report_id: ReportIdPath, session: SessionDep, principal: Adviser) -> ReportDetail:
-    """A report with its free text; another department's report is 404, so ids cannot be probed."""
+@router.get("/{report_id}", summary="Get a report",
+            responses={200: {"headers": ETAG_HEADER}, **_ERRORS, **error_responses(404)})
+def get_report(request: Request, response: Response, report_id: ReportIdPath, session: SessionDep,
+               principal: Adviser) -> ReportDetail:
+    """A report with its free text; another department's report is 404, so ids cannot be probed. The ETag is
+    the version of its review state: send it as If-Match with a review so as not to overwrite a colleague's."""
     report = service.get_report(session, report_id, principal.departments)
     audit.record(session, request, principal, "report.read", report_ids=[report.id])
+    response.headers["ETag"] = review_service.review_etag(session, report.id)
     return service.detail(report)

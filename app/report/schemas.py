@@ -46,13 +46,17 @@ class ReportSummary(BaseModel):
     reporting_unit: ReportingUnitOut
     status: str
     severity: str | None
-    target_groups: list[str] = Field(description="As the reporter sent them")
-    services_involved: list[str] = Field(description="As the reporter sent them")
+    target_groups: list[str] = Field(description=(
+        "The target groups that count officially (codes): an adviser's, else the reporter's; never the "
+        "classifier's suggestions, which are in labels (provenance classifier) and classification"))
+    services_involved: list[str] = Field(description="The services that count officially, as target_groups")
     confirmed_category: str | None = Field(description="Adviser's decision, else the reporter's category")
     confirmed_category_provenance: Provenance | None
     suggested_category: str | None = Field(description="As confirmed_category, or the classifier's flag")
     suggested_category_provenance: Provenance | None
-    flagged: bool = Field(description="The classifier suggests samhandling_barn_unge and nobody has said so")
+    flagged: bool = Field(description=(
+        "Flagged by the classifier and waiting for an adviser: false once an adviser has decided "
+        "(classification.flagged keeps what the classifier said)"))
     score: float | None
     labels: list[LabelOut] = Field(description="Effective target groups and services (adviser > reporter > "
                                                "classifier) with their provenance")
@@ -71,7 +75,9 @@ class Classification(BaseModel):
     model_version: str
     score: float
     threshold: float
-    flagged: bool
+    flagged: bool = Field(description=(
+        "Above the threshold and not filed under samhandling_barn_unge by its reporter; a decision does not "
+        "change it"))
     target_groups: list[str]
     services: list[str]
     explanation: list[Explanation]
@@ -113,14 +119,17 @@ class ReportFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    category: str | None = Field(default=None, description="A category code; a parent includes its children")
-    target_group: list[Code] = Field(default_factory=list, max_length=20, description="Any of these target groups")
+    category: str | None = Field(default=None, description="A category code or label; a parent includes its "
+                                                           "children")
+    target_group: list[Code] = Field(default_factory=list, max_length=20, description=(
+        "Any of these target groups (codes or labels, e.g. `Barn 6–12 år`)"))
     children_and_youth: bool | None = Field(
         default=None, description="true: any of the seven child/youth groups; false: none of them"
     )
-    service: list[Code] = Field(default_factory=list, max_length=40, description="Any of these services")
-    department: str | None = None
-    agency: str | None = None
+    service: list[Code] = Field(default_factory=list, max_length=40, description=(
+        "Any of these services (codes or labels, e.g. `Skolehelsetjenesten`)"))
+    department: str | None = Field(default=None, description="A department code or label")
+    agency: str | None = Field(default=None, description="An agency code or label")
     unit: str | None = Field(default=None, description="Unit name or code")
     status: list[Status] = Field(default_factory=list, max_length=20)
     reported_from: IsoDate | None = Field(default=None, description="Inclusive, Europe/Oslo date")

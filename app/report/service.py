@@ -26,6 +26,7 @@ from app.report.schemas import (
     ReportSummary,
     SortField,
 )
+from app.review import labels
 from app.review.models import Provenance
 from app.taxonomy.models import CodeKind
 from app.taxonomy.service import Taxonomy, load_taxonomy
@@ -56,6 +57,7 @@ def detail(report: Report) -> ReportDetail:
 
 
 def _summary_fields(report: Report) -> dict[str, object]:
+    triples = [(lab.dimension, lab.code, lab.provenance) for lab in report.labels]
     return {
         "id": report.id,
         "source_system": report.source_system,
@@ -72,13 +74,13 @@ def _summary_fields(report: Report) -> dict[str, object]:
         ),
         "status": report.status,
         "severity": report.severity,
-        "target_groups": [g.code for g in report.target_groups],
-        "services_involved": [s.code for s in report.services],
+        "target_groups": labels.official_codes(triples, "target_group"),
+        "services_involved": labels.official_codes(triples, "service"),
         "confirmed_category": report.confirmed_category_code,
         "confirmed_category_provenance": report.confirmed_category_provenance,
         "suggested_category": report.suggested_category_code,
         "suggested_category_provenance": report.suggested_category_provenance,
-        "flagged": bool(report.score and report.score.flagged),
+        "flagged": labels.awaiting_review(report.score and report.score.flagged, report.confirmed_category_provenance),
         "score": report.score.score if report.score else None,
         "labels": [LabelOut(dimension=lab.dimension, code=lab.code, provenance=lab.provenance)
                    for lab in report.labels],
@@ -117,18 +119,27 @@ def resolve_filter(
     errors: list[FieldError] = []
     categories = None
     if f.category is not None:
-        if f.category not in taxonomy.codes[CodeKind.CATEGORY]:
-            errors.append(FieldError(field="category", reason=f"unknown category code '{echo(f.category)}'"))
-        categories = frozenset(taxonomy.category_with_descendants(f.category))
-    for kind, name, codes in ((CodeKind.TARGET_GROUP, "target_group", f.target_group),
-                              (CodeKind.SERVICE, "service", f.service)):
-        known = taxonomy.codes[kind]
-        errors += [FieldError(field=name, reason=f"unknown {kind.value} code '{echo(c)}'; valid codes: "
-                              f"{', '.join(sorted(known))}") for c in codes if c not in known]
-    if f.department is not None and f.department not in taxonomy.codes[CodeKind.DEPARTMENT]:
-        errors.append(FieldError(field="department", reason=f"unknown department code '{echo(f.department)}'"))
-    if f.agency is not None and f.agency not in taxonomy.codes[CodeKind.AGENCY]:
-        errors.append(FieldError(field="agency", reason=f"unknown agency code '{echo(f.agency)}'"))
+        category = taxonomy.find_category(f.category)
+        if category is None:
+            errors.append(FieldError(field="category", reason=f"unknown category '{echo(f.category)}'"))
+        categories = frozenset(taxonomy.category_with_descendants(category or f.category))
+    # Codes or labels; a filter also finds reports of retired codes.
+    chosen: dict[CodeKind, set[str]] = {CodeKind.TARGET_GROUP: set(), CodeKind.SERVICE: set()}
+    for kind, name, values in ((CodeKind.TARGET_GROUP, "target_group", f.target_group),
+                               (CodeKind.SERVICE, "service", f.service)):
+        for value in values:
+            code = taxonomy.find_code(kind, value)
+            if code is None:
+                errors.append(FieldError(field=name, reason=f"unknown {kind.value} '{echo(value)}'; valid codes (their "
+                                         f"labels are accepted too): {', '.join(sorted(taxonomy.codes[kind]))}"))
+            else:
+                chosen[kind].add(code)
+    department = taxonomy.find_department(f.department) if f.department is not None else None
+    if f.department is not None and department is None:
+        errors.append(FieldError(field="department", reason=f"unknown department '{echo(f.department)}'"))
+    agency = taxonomy.find_agency(f.agency) if f.agency is not None else None
+    if f.agency is not None and agency is None:
+        errors.append(FieldError(field="agency", reason=f"unknown agency '{echo(f.agency)}'"))
     if errors:
         raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
 
@@ -137,12 +148,12 @@ def resolve_filter(
 
     return queries.ResolvedFilter(
         categories=categories,
-        target_groups=frozenset(f.target_group),
+        target_groups=frozenset(chosen[CodeKind.TARGET_GROUP]),
         children_and_youth=f.children_and_youth,
         children_and_youth_groups=frozenset(taxonomy.children_and_youth_groups()),
-        services=frozenset(f.service),
-        department=f.department,
-        agency=f.agency,
+        services=frozenset(chosen[CodeKind.SERVICE]),
+        department=department,
+        agency=agency,
         unit=f.unit,
         statuses=frozenset(s.casefold() for s in f.status),
         reported_from=local_midnight(f.reported_from) if f.reported_from else None,

@@ -3,6 +3,9 @@
 The order is adviser > reporter > classifier. A classifier suggestion never hides what a person said:
 it only fills in what nobody said (target groups, services), or proposes `samhandling_barn_unge` for a
 report its reporter filed elsewhere. Lists and statistics choose whether to count suggestions.
+
+What an adviser's decision means is decided here, once: `is_case` (and `is_case_clause`, the same rule in
+SQL) is used by the effective labels, the live quality of the model and the estimate alike.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.report.models import Report, ReportService, ReportTargetGroup
@@ -33,12 +36,60 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What an adviser decided (the latest review)."""
+    """What an adviser decided (the latest review). `answers_suggestion`: the report was flagged or drawn for
+    the audit sample when it was decided, so the adviser was answering the classifier's suggestion."""
 
     decision: Decision
     category_code: str | None = None
     target_groups: tuple[str, ...] | None = None
     services: tuple[str, ...] | None = None
+    answers_suggestion: bool = True
+
+
+def is_case(decision: Decision, category_code: str | None) -> bool:
+    """Whether a decision makes its report a case of samhandling_barn_unge: `is_case`, or `correct` without a
+    category or with samhandling_barn_unge; never `not_case` or a correction to another category."""
+    return decision == Decision.IS_CASE or (decision == Decision.CORRECT
+                                            and category_code in (None, TARGET_CATEGORY))
+
+
+def is_case_clause(decision: ColumnElement[str | None], category_code: ColumnElement[str | None]
+                   ) -> ColumnElement[bool]:
+    """`is_case` as an SQL condition on a decision column and its category column."""
+    return or_(decision == Decision.IS_CASE.value,
+               and_(decision == Decision.CORRECT.value,
+                    or_(category_code.is_(None), category_code == TARGET_CATEGORY)))
+
+
+def decided_category(verdict: Verdict, reporter_category: str | None) -> str | None:
+    """The category a decision gives its report."""
+    if is_case(verdict.decision, verdict.category_code):
+        return TARGET_CATEGORY
+    if verdict.decision == Decision.CORRECT:
+        return verdict.category_code
+    # Not a case: the reporter's category stands, unless the reporter chose the category just refused.
+    return TARGET_PARENT if reporter_category == TARGET_CATEGORY else reporter_category
+
+
+def adopts_suggestion(verdict: Verdict) -> bool:
+    """Whether a decision takes the classifier's target groups and services where neither the adviser nor the
+    reporter named any: only when it makes a case of a report the adviser saw as a flag or an audit-sample
+    draw. A report reached otherwise (never flagged, not drawn) keeps the reporter's codes only, so a decision
+    on it never makes the classifier's guesses official without the adviser sending them."""
+    return verdict.answers_suggestion and is_case(verdict.decision, verdict.category_code)
+
+
+def awaiting_review(flagged: bool | None, confirmed_provenance: str | None) -> bool:
+    """A report's `flagged` as lists and exports show it: flagged by the classifier and not yet decided by an
+    adviser (the classifier's own flag stays in its classification)."""
+    return bool(flagged) and confirmed_provenance != Provenance.ADVISER.value
+
+
+def official_codes(labels: Iterable[tuple[str, str, str]], dimension: str) -> list[str]:
+    """The codes of one dimension that count officially (adviser or reporter, not the classifier), sorted,
+    from (dimension, code, provenance) triples."""
+    return sorted(code for d, code, provenance in labels
+                  if d == dimension and provenance != Provenance.CLASSIFIER.value)
 
 
 @dataclass(frozen=True)
@@ -64,20 +115,14 @@ def effective_labels(
     if verdict is None:
         return _without_verdict(reporter_category, reporter_codes, suggestion, suggested_codes)
     labels: dict[tuple[str, str], Provenance] = {}
-    if verdict.decision is Decision.REJECT:
-        category = TARGET_PARENT if reporter_category == TARGET_CATEGORY else reporter_category
-    elif verdict.decision is Decision.CORRECT and verdict.category_code:
-        category = verdict.category_code
-    else:
-        category = TARGET_CATEGORY
+    category = decided_category(verdict, reporter_category)
     chosen = {"target_group": verdict.target_groups, "service": verdict.services}
     for dimension in DIMENSIONS:
         codes = chosen[dimension]
         if codes is None:
-            # Unless the adviser said otherwise: a confirmation accepts the suggestion where the
-            # reporter said nothing; a rejection keeps only what the reporter said.
+            # What the adviser left out: the reporter's codes, else the suggestion if the decision adopts it.
             codes = tuple(reporter_codes[dimension]) or (
-                () if verdict.decision is Decision.REJECT else suggested_codes[dimension])
+                suggested_codes[dimension] if adopts_suggestion(verdict) else ())
         labels.update({(dimension, code): Provenance.ADVISER for code in codes})
     return Effective(category, Provenance.ADVISER, category, Provenance.ADVISER, labels)
 
@@ -126,13 +171,15 @@ def latest_verdicts(session: Session, report_ids: Sequence[int]) -> dict[int, Ve
     if not report_ids:
         return verdicts
     for row in session.execute(
-        select(Review.report_id, Review.decision, Review.category_code, Review.target_groups, Review.services)
+        select(Review.report_id, Review.decision, Review.category_code, Review.target_groups, Review.services,
+               Review.flagged, Review.audit_sample)
         .where(Review.report_id.in_(report_ids)).order_by(Review.id)
     ):
         verdicts[row.report_id] = Verdict(
             Decision(row.decision), row.category_code,
             tuple(row.target_groups) if row.target_groups is not None else None,
             tuple(row.services) if row.services is not None else None,
+            answers_suggestion=bool(row.flagged or row.audit_sample),
         )
     return verdicts
 

@@ -21,11 +21,17 @@ class Provenance(enum.StrEnum):
 
 
 class Decision(enum.StrEnum):
-    """An adviser's answer to a flag (or to an audit-sample report)."""
+    """An adviser's answer: the report is a case of samhandling_barn_unge, is not, or its labels are these."""
 
-    CONFIRM = "confirm"
-    REJECT = "reject"
+    # What each one means for the official figures is decided once, by app.review.labels.is_case.
+
+    IS_CASE = "is_case"
+    NOT_CASE = "not_case"
     CORRECT = "correct"
+    # The names before migration 0010, kept so that code written against them still runs; the API accepts
+    # "confirm" and "reject" as aliases (app.review.schemas.ReviewIn).
+    CONFIRM = "is_case"
+    REJECT = "not_case"
 
 
 class ReportScore(Base):

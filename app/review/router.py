@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from app.audit import service as audit
 from app.auth.dependencies import require
@@ -15,20 +15,29 @@ from app.export import CsvFormat, csv_answer, csv_response, wants_csv
 from app.fields import ReportIdPath
 from app.observability import metrics
 from app.review import service
-from app.review.schemas import ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
+from app.review.schemas import ETAG_HEADER, ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 Adviser = Annotated[Principal, require(Role.ADVISER)]
 _ERRORS = error_responses(401, 403, 404, 422, 429)
 
 
-@router.post("/reports/{report_id}/review", status_code=201, summary="Confirm, reject or correct a report's labels",
-             responses={200: {"description": "The same decision was already recorded (idempotent)"}, **_ERRORS})
+@router.post("/reports/{report_id}/review", status_code=201,
+             summary="Decide on a report: is_case, not_case, or correct its labels",
+             responses={201: {"headers": ETAG_HEADER},
+                        200: {"description": "The same decision was already recorded (idempotent)",
+                              "headers": ETAG_HEADER},
+                        **error_responses(412), **_ERRORS})
 def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, response: Response, session: SessionDep,
-                principal: Adviser) -> ReviewOut:
-    """A later review supersedes an earlier one; both stay in the history. Quality-system updates keep it."""
+                principal: Adviser, if_match: Annotated[str | None, Header(description=(
+                    "The report's ETag as last read (GET /api/v1/reports/{id}): if someone decided since, nothing "
+                    "is written and the answer is 412 naming who and when. Without it a decision supersedes "
+                    "whatever is there."))] = None) -> ReviewOut:
+    """A later review supersedes an earlier one; both stay in the history. Quality-system updates keep it.
+    The answer's ETag is the report's review state after the decision."""
     created, review = service.review_report(session, report_id, body, principal.actor, principal.departments,
-                                            request.app.state.settings.audit_sample_share)
+                                            request.app.state.settings.audit_sample_share,
+                                            if_match=service.parse_if_match(if_match))
     if not created:
         response.status_code = 200
     # A repeated review changes nothing, but its answer still shows this person the report's review and
@@ -37,6 +46,7 @@ def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, respo
                  report_ids=[report_id], detail=body.decision.value)
     if created:
         metrics.defer(request.scope, metrics.REVIEWS, decision=body.decision.value)
+    response.headers["ETag"] = service.review_etag(session, report_id)
     return service.review_out(review, superseded=False)
 
 

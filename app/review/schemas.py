@@ -4,25 +4,44 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from app.export import CSV_FORMAT_DESCRIPTION, HEADING_LANGUAGE_DESCRIPTION, HeadingLanguage
-from app.fields import NoNul
+from app.fields import Code, NoNul
 from app.report.schemas import Classification, ReportFilter, ReportSummary
 from app.review.models import Decision
 
+# The ETag of a report's review state, as OpenAPI documents a response header.
+ETAG_HEADER = {"ETag": {"description": "The version of the report's review state; send it as If-Match with a "
+                                      "decision", "schema": {"type": "string"}}}
+# The decision names before is_case/not_case, still accepted.
+DECISION_ALIASES = {"confirm": Decision.IS_CASE.value, "reject": Decision.NOT_CASE.value}
+
+
+def _decision_alias(value: object) -> object:
+    return DECISION_ALIASES.get(value, value) if isinstance(value, str) else value
+
 
 class ReviewIn(NoNul):
-    """An adviser's decision on a report's flag (or on an audit-sample report)."""
+    """An adviser's decision on a report: a flag, an audit-sample draw, or any report reached by its id."""
 
     model_config = ConfigDict(extra="forbid")
 
-    decision: Decision
-    category: str | None = Field(default=None, max_length=80, description="With correct: the right category")
-    target_groups: list[str] | None = Field(default=None, max_length=20, description="With correct: the right ones")
-    services: list[str] | None = Field(default=None, max_length=40, description="With correct: the right ones")
+    decision: Annotated[Decision, BeforeValidator(_decision_alias), WithJsonSchema({
+        "type": "string", "enum": [*(d.value for d in Decision), *DECISION_ALIASES],
+        "description": "is_case: a collaboration deviation about children and youth (category "
+                       "samhandling_barn_unge); not_case: it is not; correct: the labels are these (a case unless "
+                       "`category` names another category). `confirm` and `reject` are the older names of is_case "
+                       "and not_case, accepted and stored as those"})]
+    category: str | None = Field(default=None, max_length=80, description=(
+        "With correct: the right category, as a code or its label; without it a correction is a case"))
+    target_groups: list[Code] | None = Field(default=None, max_length=20, description=(
+        "The report's target groups, as codes or labels (`Barn 6–12 år`); omitted: the reporter's, else, when "
+        "a flagged or audit-sample report is made a case, the classifier's suggestion"))
+    services: list[Code] | None = Field(default=None, max_length=40, description=(
+        "The services involved, as codes or labels (`Skolehelsetjenesten`); omitted: as target_groups"))
     comment: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
@@ -52,6 +71,9 @@ class ReviewOut(BaseModel):
     audit_sample: bool
     model_version: str | None
     superseded: bool = Field(description="A later review replaced this one")
+    warnings: list[str] = Field(default=[], description=(
+        "What the decision did not do that one might expect: a case made of a report that was neither flagged "
+        "nor drawn for the audit sample does not adopt the classifier's suggested target groups or services"))
 
 
 class ReportHistory(BaseModel):

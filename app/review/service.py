@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.errors import FieldError, InvalidInput, echo
+from app.errors import FieldError, InvalidInput, PreconditionFailed, echo
 from app.pagination import Cursor
 from app.privacy.redaction import redact
 from app.report import export as report_export
@@ -34,23 +34,56 @@ from app.taxonomy.models import CodeKind
 from app.taxonomy.service import load_taxonomy
 
 
+def review_version(session: Session, report_id: int) -> str:
+    """The version of a report's review state (its ETag, unquoted): it changes with every new decision."""
+    return _version(session.scalar(select(func.max(Review.id)).where(Review.report_id == report_id)))
+
+
+def _version(latest_review_id: int | None) -> str:
+    return f"review-{latest_review_id or 0}"
+
+
+def review_etag(session: Session, report_id: int) -> str:
+    """`review_version` as an ETag header value (quoted)."""
+    return f'"{review_version(session, report_id)}"'
+
+
+def parse_if_match(header: str | None) -> list[str] | None:
+    """The versions an If-Match header accepts, unquoted; None when it sets no condition (absent or `*`).
+    A weak tag (W/"…") never matches: If-Match compares strongly (RFC 9110, 13.1.1)."""
+    if header is None or header.strip() == "*":
+        return None
+    return [tag.strip()[1:-1] for tag in header.split(",")
+            if tag.strip().startswith('"') and tag.strip().endswith('"') and len(tag.strip()) >= 2]
+
+
 def review_report(
     session: Session, report_id: int, decision: ReviewIn, reviewer: str, departments: frozenset[str] | None,
-    audit_sample_share: float,
+    audit_sample_share: float, if_match: Sequence[str] | None = None,
 ) -> tuple[bool, Review]:
-    """Record a decision (created=True), or return the reviewer's identical latest one (idempotent)."""
+    """Record a decision (created=True), or return the reviewer's identical latest one (idempotent).
+
+    `if_match`: the review versions (`review_version`) the adviser decided on; when the report's review state
+    is no longer one of them, someone decided in the meantime and nothing is written (412). None: no check.
+    """
     report = report_service.get_report(session, report_id, departments)
-    _check_codes(session, decision)
+    # One decision at a time per report, so that the version read below is still current when the decision is
+    # written (PostgreSQL; SQLite has one writer at a time anyway).
+    session.execute(select(Report.id).where(Report.id == report.id).with_for_update())
+    category, groups, services = _resolve_codes(session, decision)
     comment = redact(decision.comment).text if decision.comment else None
     latest = session.scalars(select(Review).where(Review.report_id == report.id).order_by(Review.id.desc())).first()
-    fields = {"decision": decision.decision.value, "category_code": decision.category,
-              "target_groups": sorted(set(decision.target_groups)) if decision.target_groups is not None else None,
-              "services": sorted(set(decision.services)) if decision.services is not None else None,
+    fields = {"decision": decision.decision.value, "category_code": category,
+              "target_groups": sorted(set(groups)) if groups is not None else None,
+              "services": sorted(set(services)) if services is not None else None,
               "comment": comment}
     if latest is not None and latest.reviewer == reviewer and all(
         getattr(latest, key) == value for key, value in fields.items()
     ):
         return False, latest
+    version = _version(latest.id if latest else None)
+    if if_match is not None and version not in if_match:
+        raise _decided_meanwhile(latest, version)
     score = report.score
     review = Review(
         report_id=report.id, reviewer=reviewer, reviewed_at=utcnow(), **fields,
@@ -64,33 +97,60 @@ def review_report(
     return True, review
 
 
+def _decided_meanwhile(latest: Review | None, version: str) -> PreconditionFailed:
+    # Who and when, as the history shows them to every adviser of the department; never the comment.
+    said = (f"another adviser decided in the meantime: {latest.reviewer} said {latest.decision} at "
+            f"{latest.reviewed_at.isoformat()}" if latest is not None else "the report has no decision yet")
+    return PreconditionFailed(
+        f"{said}; read the report again (its ETag is \"{version}\") and decide anew",
+        [FieldError(field="If-Match", reason=f"not the report's review state, which is \"{version}\"")],
+        headers={"ETag": f'"{version}"'})
+
+
 def in_audit_sample(report: Report, share: float) -> bool:
     """Whether an unflagged report belongs to the audit sample (reproducible: fixed by its identity)."""
     flagged = bool(report.score and report.score.flagged)
     return not flagged and report.category_code != labels.TARGET_CATEGORY and report.audit_draw < share
 
 
-def _check_codes(session: Session, decision: ReviewIn) -> None:
+def _resolve_codes(session: Session, decision: ReviewIn) -> tuple[str | None, list[str] | None, list[str] | None]:
+    """The decision's category, target groups and services as codes (each sent as a code or a label)."""
     taxonomy = load_taxonomy(session)
     errors: list[FieldError] = []
+    category = None
     if decision.category is not None:
-        row = taxonomy.codes[CodeKind.CATEGORY].get(decision.category)
+        category = taxonomy.find_category(decision.category)
+        row = taxonomy.codes[CodeKind.CATEGORY].get(category or "")
         if row is None or row.retired_at is not None:
-            errors.append(FieldError(field="category",
-                                     reason=f"not an active category code: '{echo(decision.category)}'"))
-    errors += taxonomy.check_codes(CodeKind.TARGET_GROUP, decision.target_groups or [], "target_groups")
-    errors += taxonomy.check_codes(CodeKind.SERVICE, decision.services or [], "services")
+            errors.append(FieldError(field="category", reason=f"not an active category: '{echo(decision.category)}'"))
+    groups, services = None, None
+    if decision.target_groups is not None:
+        groups, problems = taxonomy.resolve_codes(CodeKind.TARGET_GROUP, decision.target_groups, "target_groups")
+        errors += problems
+    if decision.services is not None:
+        services, problems = taxonomy.resolve_codes(CodeKind.SERVICE, decision.services, "services")
+        errors += problems
     if errors:
         raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
+    return category, groups, services
 
 
 def review_out(review: Review, superseded: bool) -> ReviewOut:
     """A review as the API shows it."""
+    decision = Decision(review.decision)
+    unsent = " and ".join(name for name, codes in (("target_groups", review.target_groups),
+                                                   ("services", review.services)) if codes is None)
+    warnings = []
+    if unsent and labels.is_case(decision, review.category_code) and not (review.flagged or review.audit_sample):
+        warnings.append(f"a case made of a report neither flagged nor drawn for the audit sample keeps the "
+                        f"reporter's {unsent} only: the classifier's suggestion is not adopted; send {unsent} "
+                        f"to set them")
     return ReviewOut(
-        id=review.id, report_id=review.report_id, decision=Decision(review.decision), category=review.category_code,
+        id=review.id, report_id=review.report_id, decision=decision, category=review.category_code,
         target_groups=review.target_groups, services=review.services, comment=review.comment,
         reviewer=review.reviewer, reviewed_at=review.reviewed_at, score=review.score, flagged=review.flagged,
         audit_sample=review.audit_sample, model_version=review.model_version, superseded=superseded,
+        warnings=warnings,
     )
 
 

@@ -17,8 +17,8 @@ from app.report import queries
 from app.report import service as report_service
 from app.report.models import Report
 from app.report.schemas import ReportFilter
-from app.review.labels import TARGET_CATEGORY
-from app.review.models import Decision, ReportLabel
+from app.review.labels import TARGET_CATEGORY, is_case_clause
+from app.review.models import ReportLabel
 from app.stats import queries as stats_queries
 from app.stats import similarity
 from app.stats.estimate import Stratum, estimate
@@ -105,8 +105,7 @@ def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo, departmen
         "flag_low": and_(basis.review_flagged, or_(basis.review_score.is_(None), basis.review_score < middle)),
         "unflagged": and_(~basis.review_flagged, basis.review_audit_sample),
     }
-    positive = or_(basis.review_decision == Decision.CONFIRM.value,
-                   and_(basis.review_decision == Decision.CORRECT.value, basis.review_category_code == TARGET_CATEGORY))
+    positive = is_case_clause(basis.review_decision, basis.review_category_code)
     review_row = select(*[column for name, c in review_bands.items() for column in (
         number(c).label(f"{name}_reviewed"), number(and_(c, positive)).label(f"{name}_positives"))]).where(
         basis.reviewed, basis.review_model_version == version)

@@ -40,6 +40,57 @@ def normalise_label(label: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" .")
 
 
+# Target groups and services are written as people write them: "Barn 6–12 år", "barn 6-12", "Barn_6_12",
+# "Skolehelsetjenesten", "barnehager", "IT-systemet". A key keeps the words and numbers (any dash, underscore,
+# slash or comma between them is a space), folds case and æ/ø/å, drops "år" and a "til" between numbers, and
+# cuts a definite or plural ending off each word, so that these and the code or label meet.
+_FOLD = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "ä": "a", "ö": "o"})
+_WORD = re.compile(r"[^\W_]+")
+_ENDINGS = ("eret", "ene", "ne", "et", "en", "er", "a", "e")  # -ene/-er plural, -en/-et/-a definite
+_YEARS = {"ar", "aar"}  # år, folded
+
+
+def _stem(word: str) -> str:
+    if not word.isalpha():
+        return word
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            word = word[:-len(ending)]
+            break
+    # sykehjemmet -> sykehjemm -> sykehjem; ungdommer -> ungdom
+    return word[:-1] if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouy" else word
+
+
+def code_key(text: str) -> str:
+    """A key of a target group or service as written: its code, its label or a common variant of either."""
+    words = _WORD.findall(unicodedata.normalize("NFC", text).casefold().translate(_FOLD).replace("&", " og "))
+    kept = [w for i, w in enumerate(words) if w not in _YEARS and not (
+        w == "til" and 0 < i < len(words) - 1 and words[i - 1].isdigit() and words[i + 1].isdigit())]
+    return " ".join(_stem(w) for w in kept)
+
+
+def _code_keys(row: CodeRow) -> set[str]:
+    """The keys a code answers to: its code, its label, the label without a parenthesis ("Gravide og spedbarn
+    (under 1 år)"), and each part of a label of alternatives ("SFO/AKS")."""
+    label = row.label
+    texts = {row.code, label, re.sub(r"\(.*?\)", " ", label), *label.split("/")}
+    return {key for key in map(code_key, texts) if key}
+
+
+def _code_index(rows: Iterable[CodeRow]) -> dict[str, str]:
+    """Keys to codes. An active code wins a key over a retired one; a key two active codes share is dropped
+    (ambiguous: better a 422 listing the codes than a guess)."""
+    index: dict[str, str] = {}
+    ambiguous: set[str] = set()
+    active: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: (r.retired_at is None, r.code)):
+        for key in _code_keys(row):
+            if row.retired_at is None and active.setdefault(key, row.code) != row.code:
+                ambiguous.add(key)
+            index[key] = row.code
+    return {key: code for key, code in index.items() if key not in ambiguous}
+
+
 @dataclass(frozen=True, slots=True)
 class CodeRow:
     """One taxonomy code as a snapshot holds it: plain values, safe to share between sessions and threads."""
@@ -70,6 +121,7 @@ class Taxonomy:
     _child_labels: dict[str, dict[str, str]] = field(init=False, repr=False, compare=False)
     _sub_labels: dict[str, str] = field(init=False, repr=False, compare=False)
     _found: dict[CodeKind, dict[str, str]] = field(init=False, repr=False, compare=False)
+    _keys: dict[CodeKind, dict[str, str]] = field(init=False, repr=False, compare=False)
     _categories_memo: dict[str, str | None] = field(init=False, repr=False, compare=False)
     _find_memo: dict[tuple[CodeKind, str], str | None] = field(init=False, repr=False, compare=False)
 
@@ -93,37 +145,59 @@ class Taxonomy:
                 keys.setdefault(normalise_label(row.label), code)
                 keys.setdefault(code.casefold(), code)
             found[kind] = keys
+        code_keys = {kind: _code_index(self.codes[kind].values())
+                     for kind in (CodeKind.TARGET_GROUP, CodeKind.SERVICE)}
         for name, value in (("_top_labels", top), ("_child_labels", children), ("_sub_labels", sub),
-                            ("_found", found), ("_categories_memo", {}), ("_find_memo", {})):
+                            ("_found", found), ("_keys", code_keys), ("_categories_memo", {}), ("_find_memo", {})):
             object.__setattr__(self, name, value)
 
     def active(self, kind: CodeKind) -> list[str]:
         """The codes of a kind that may be used on new reports."""
         return sorted(c for c, row in self.codes[kind].items() if row.retired_at is None)
 
-    def check_codes(
-        self, kind: CodeKind, codes: Iterable[str], location: str, already_present: Iterable[str] = ()
-    ) -> list[FieldError]:
-        """Problems with codes sent on a report: unknown ones, and retired ones not already on it."""
+    def find_code(self, kind: CodeKind, text: str) -> str | None:
+        """The target group or service a code, label or common variant of either stands for (retired ones too),
+        or None."""
+        if text in self.codes[kind]:
+            return text
+        memo = self._find_memo
+        if (kind, text) in memo:
+            return memo[(kind, text)]
+        code = self._keys[kind].get(code_key(text))
+        if len(memo) < _MEMO_LIMIT:
+            memo[(kind, text)] = code
+        return code
+
+    def resolve_codes(
+        self, kind: CodeKind, values: Iterable[str], location: str, already_present: Iterable[str] = ()
+    ) -> tuple[list[str], list[FieldError]]:
+        """Target groups or services sent on a report or a review, as codes (each value a code or a label),
+        and the problems: unknown values (naming the valid codes), and retired codes not already on it."""
         known = self.codes[kind]
+        codes: list[str] = []
         problems = []
         keep: set[str] | None = None
-        for index, code in enumerate(codes):
-            row = known.get(code)
-            if row is not None and row.retired_at is None:
-                continue
+        for index, value in enumerate(values):
             where = f"{location}[{index}]"
-            if row is None:
+            code = self.find_code(kind, value)
+            if code is None:
                 problems.append(FieldError(
                     field=where,
-                    reason=f"unknown {kind.value} code '{echo(code)}'; valid codes: {', '.join(self.active(kind))}",
+                    reason=f"unknown {kind.value} '{echo(value)}'; valid codes (their labels are accepted too): "
+                           f"{', '.join(self.active(kind))}",
                 ))
                 continue
-            keep = set(already_present) if keep is None else keep
-            if code not in keep:
-                instead = f"; use '{row.replaced_by}' instead" if row.replaced_by else ""
-                problems.append(FieldError(field=where, reason=f"{kind.value} code '{echo(code)}' is retired{instead}"))
-        return problems
+            row = known[code]
+            if row.retired_at is not None:
+                keep = set(already_present) if keep is None else keep
+                if code not in keep:
+                    instead = f"; use '{row.replaced_by}' instead" if row.replaced_by else ""
+                    problems.append(FieldError(field=where,
+                                               reason=f"{kind.value} code '{echo(code)}' is retired{instead}"))
+                    continue
+            if code not in codes:
+                codes.append(code)
+        return codes, problems
 
     def map_category(self, label: str | None) -> str | None:
         """The category code a reporter's label or code stands for, or None when unknown."""
@@ -141,6 +215,10 @@ class Taxonomy:
         if len(memo) < _MEMO_LIMIT:
             memo[label] = code
         return code
+
+    def find_category(self, label: str) -> str | None:
+        """The category a code or label stands for as a reporter would write it (retired ones too), or None."""
+        return self._match_category(label) if label.strip() else None
 
     def _match_category(self, label: str) -> str | None:
         categories = self.codes[CodeKind.CATEGORY]

@@ -97,13 +97,13 @@ def test_category_labels_map_ignoring_case_spacing_and_og_variants(client: TestC
 
 
 def test_unknown_codes_are_refused_naming_the_value_and_the_valid_ones(client: TestClient, session: Session) -> None:
-    body = report(target_groups=["barn_6_12", "tenaringer"], services_involved=["skole", "barnevernet"])
+    body = report(target_groups=["barn_6_12", "tenaringer"], services_involved=["skole", "brannvesenet"])
     answer = client.post(URL, json=body)
     assert answer.status_code == 422
     fields = {f["field"]: f["reason"] for f in answer.json()["fields"]}
     assert set(fields) == {"target_groups[1]", "services_involved[1]"}
     assert "tenaringer" in fields["target_groups[1]"] and "ungdom_13_17" in fields["target_groups[1]"]
-    assert "barnevernet" in fields["services_involved[1]"] and "barnevern" in fields["services_involved[1]"]
+    assert "brannvesenet" in fields["services_involved[1]"] and "barnevern" in fields["services_involved[1]"]
     assert count(session, body["external_id"]) == 0
 
 

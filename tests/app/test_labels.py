@@ -54,3 +54,20 @@ def test_adviser_correction_wins_over_everyone() -> None:
     result = effective_labels("annet", codes({"voksne"}, {"nav"}), FLAG, verdict)
     assert (result.confirmed_category, result.suggested_category) == ("informasjonsplikt", "informasjonsplikt")
     assert result.labels == {("target_group", "ungdom_13_17"): ADV, ("service", "nav"): ADV}
+
+
+def test_a_correction_without_a_category_is_a_case_and_with_another_category_is_not() -> None:
+    case = effective_labels("annet", codes(), FLAG, Verdict(Decision.CORRECT, None, ("ungdom_13_17",)))
+    assert case.confirmed_category == "samhandling_barn_unge"
+    assert case.labels == {("target_group", "ungdom_13_17"): ADV, ("service", "skole"): ADV,
+                           ("service", "barnevern"): ADV}
+    other = effective_labels("annet", codes(), FLAG, Verdict(Decision.CORRECT, "informasjonsplikt"))
+    assert other.confirmed_category == "informasjonsplikt"
+    assert other.labels == {}  # not a case: the suggestion is not adopted
+
+
+def test_a_case_made_of_a_report_neither_flagged_nor_drawn_keeps_only_what_people_said() -> None:
+    unasked = Verdict(Decision.IS_CASE, answers_suggestion=False)
+    result = effective_labels("pasient_brukerskade", codes(set(), {"barnehage"}), FLAG, unasked)
+    assert result.confirmed_category == "samhandling_barn_unge"
+    assert result.labels == {("service", "barnehage"): ADV}

@@ -115,7 +115,7 @@ def test_estimate_basis_is_backfilled_from_reports_scores_and_reviews(databases:
             connection.execute(text(
                 "INSERT INTO review (report_id, decision, reviewer, reviewed_at, flagged, audit_sample)"
                 " VALUES (12, 'reject', 'key:test', '2026-02-02 00:00:00', FALSE, FALSE)"))
-        upgrade(url)
+        upgrade(url, "0008")
         with engine.connect() as connection:
             rows = connection.execute(text(
                 "SELECT report_id, reported_on, confirmed_category_code, reviewed, flagged, score, review_decision"

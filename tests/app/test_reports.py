@@ -131,7 +131,7 @@ def test_filters_combine_with_and(client: TestClient, corpus: dict[str, int], pa
 
 
 def test_unknown_filter_codes_are_422_naming_the_filter(client: TestClient) -> None:
-    answer = client.get(URL, params={"service": "barnevernet", "category": "x", "department": "Z"})
+    answer = client.get(URL, params={"service": "brannvesenet", "category": "x", "department": "Z"})
     assert answer.status_code == 422
     assert {f["field"] for f in answer.json()["fields"]} == {"service", "category", "department"}
     assert client.get(URL, params={"limit": 501}).status_code == 422

@@ -110,6 +110,7 @@ def test_suggestions_count_only_when_asked(client: TestClient) -> None:
 
 
 def test_confirm_then_reject_keeps_both_in_history(client: TestClient) -> None:
+    # The older names are aliases of is_case and not_case, and are stored and answered as those.
     stored = flagged_report(client)
     confirm = client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "confirm", "comment": "Ja"})
     assert confirm.status_code == 201
@@ -124,7 +125,7 @@ def test_confirm_then_reject_keeps_both_in_history(client: TestClient) -> None:
     reject = client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "reject"})
     assert reject.status_code == 201
     history = client.get(f"/api/v1/reports/{stored['id']}/history").json()
-    assert [(r["decision"], r["superseded"]) for r in history["reviews"]] == [("reject", False), ("confirm", True)]
+    assert [(r["decision"], r["superseded"]) for r in history["reviews"]] == [("not_case", False), ("is_case", True)]
     assert history["reviews"][1]["flagged"] is True and history["reviews"][1]["score"] is not None
     assert stored["id"] not in ids(client.get("/api/v1/reports", params={
         "category": "samhandling_barn_unge", "include_suggested": True, "limit": 500}).json())
@@ -147,7 +148,7 @@ def test_a_correction_sets_category_and_codes(client: TestClient) -> None:
 def test_an_update_from_the_quality_system_never_erases_the_review(client: TestClient) -> None:
     body = report(**POSITIVE)
     stored = client.post("/api/v1/reports", json=body).json()
-    client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "confirm"})
+    client.post(f"/api/v1/reports/{stored['id']}/review", json={"decision": "is_case"})
     updated = delivered(client, {**body, "source_version": 2, "status": "lukket", "reported_category": "HMS"})
     assert updated["outcome"] == "updated"
     assert (updated["confirmed_category"], updated["confirmed_category_provenance"]) == ("samhandling_barn_unge",
@@ -167,7 +168,7 @@ def test_queue_lists_flagged_unreviewed_reports_by_score_or_uncertainty(make_app
         threshold = flagged[0]["classification"]["threshold"]
         distances = [abs(i["report"]["score"] - threshold) for i in uncertain["items"]]
         assert distances == sorted(distances)
-        client.post(f"/api/v1/reports/{flagged[0]['id']}/review", json={"decision": "confirm"})
+        client.post(f"/api/v1/reports/{flagged[0]['id']}/review", json={"decision": "is_case"})
         after = {i["report"]["id"] for i in client.get("/api/v1/review-queue", params={"limit": 500}).json()["items"]}
         assert flagged[0]["id"] not in after and flagged[1]["id"] in after
 
@@ -212,7 +213,7 @@ def test_reviews_respect_departments(client: TestClient, make_app: Callable[...,
     school = flagged_report(client, reporting_unit="Etat for skole – Garnes skole")
     _, key = create_key(session, "adviser-bbsm-review", Role.ADVISER, ["BBSM"])
     with TestClient(make_app(), headers=bearer(key), raise_server_exceptions=False) as adviser:
-        assert adviser.post(f"/api/v1/reports/{school['id']}/review", json={"decision": "confirm"}).status_code == 404
+        assert adviser.post(f"/api/v1/reports/{school['id']}/review", json={"decision": "is_case"}).status_code == 404
         assert adviser.get(f"/api/v1/reports/{school['id']}/history").status_code == 404
         queue = adviser.get("/api/v1/review-queue", params={"limit": 500}).json()
         assert school["id"] not in {i["report"]["id"] for i in queue["items"]}
@@ -256,10 +257,10 @@ def test_the_whole_queue_as_csv_in_queue_order_with_the_report_list_columns(
 
 def test_history_as_csv_one_row_per_review_newest_first(client: TestClient) -> None:
     report_id = flagged_report(client)["id"]
-    client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "confirm", "comment": "=1+1"})
-    client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "reject"})
+    client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "is_case", "comment": "=1+1"})
+    client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "not_case"})
     rows = csv_rows(client.get(f"/api/v1/reports/{report_id}/history", params={"format": "csv"}))
-    assert [r["decision"] for r in rows] == ["reject", "confirm"]
+    assert [r["decision"] for r in rows] == ["not_case", "is_case"]
     assert [r["superseded"] for r in rows] == ["false", "true"]
     assert rows[1]["comment"] == "'=1+1"  # inert in a spreadsheet
     assert client.get("/api/v1/reports/999999/history", params={"format": "csv"}).status_code == 404

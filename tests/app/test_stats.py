@@ -636,6 +636,8 @@ def test_estimate_strata_equal_python(client: TestClient, seeded: list[dict[str,
     from sqlalchemy import text
 
     from app.registry.service import active_version
+    from app.review.labels import is_case
+    from app.review.models import Decision
 
     body = client.get("/api/v1/stats/estimate", params=params)
     assert body.status_code == 200, body.text
@@ -666,7 +668,7 @@ def test_estimate_strata_equal_python(client: TestClient, seeded: list[dict[str,
             continue
         band = ("flag_high" if flagged and score >= middle else "flag_low" if flagged
                 else "unflagged" if sample else "not_random")
-        rates[band, decision == "confirm" or (decision == "correct" and category == "samhandling_barn_unge")] += 1
+        rates[band, is_case(Decision(decision), category)] += 1
     assert {s["name"]: (s["reviewed"], s["confirmed_in_review"]) for s in result["strata"]} == {
         name: (rates[name, True] + rates[name, False], rates[name, True])
         for name in ("flag_high", "flag_low", "unflagged", "unscored")}

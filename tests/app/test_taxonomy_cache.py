@@ -26,15 +26,15 @@ def test_changes_written_by_anyone_are_seen_by_the_next_load(session: Session) -
                                                 children_and_youth=False, added_at=utcnow()))
     added = load_taxonomy(session)
     assert "ungdomsklubb" in added.codes[CodeKind.SERVICE]
-    assert added.check_codes(CodeKind.SERVICE, ["ungdomsklubb"], "services_involved") == []
+    assert added.resolve_codes(CodeKind.SERVICE, ["ungdomsklubb"], "services_involved") == (["ungdomsklubb"], [])
 
     session.execute(update(TaxonomyCode).where(TaxonomyCode.code == "ungdomsklubb")
                     .values(retired_at=utcnow(), replaced_by="fritid_kultur_idrett"))
     retired = load_taxonomy(session)
-    assert "use 'fritid_kultur_idrett'" in retired.check_codes(CodeKind.SERVICE, ["ungdomsklubb"], "s")[0].reason
+    assert "use 'fritid_kultur_idrett'" in retired.resolve_codes(CodeKind.SERVICE, ["ungdomsklubb"], "s")[1][0].reason
     # Only the replacement changes: still seen.
     session.execute(update(TaxonomyCode).where(TaxonomyCode.code == "ungdomsklubb").values(replaced_by="annet"))
-    assert "use 'annet'" in load_taxonomy(session).check_codes(CodeKind.SERVICE, ["ungdomsklubb"], "s")[0].reason
+    assert "use 'annet'" in load_taxonomy(session).resolve_codes(CodeKind.SERVICE, ["ungdomsklubb"], "s")[1][0].reason
 
     label = "Samarbeid om ungdom"
     assert load_taxonomy(session).map_category(label) is None
