@@ -158,13 +158,13 @@ def test_metrics_count_a_known_sequence(make_app: Callable[..., FastAPI], api_ke
             flagged, report("MET-3"), report("MET-4", target_groups=["not-a-code"])]}).json()
         assert [r["outcome"] for r in batch["results"]] == ["created", "created", "invalid"]
         assert client.post(f"/api/v1/reports/{batch['results'][0]['id']}/review",
-                           json={"decision": "confirm"}).status_code == 201
+                           json={"decision": "is_case"}).status_code == 201
         assert client.get("/api/v1/reports", params={"limit": 0}).status_code == 422
         after = scrape(client)
     assert delta(after, before, "avvik_ingest_reports_total", outcome="created") == 3
     assert delta(after, before, "avvik_ingest_reports_total", outcome="unchanged") == 1
     assert delta(after, before, "avvik_ingest_reports_total", outcome="invalid") == 1
-    assert delta(after, before, "avvik_reviews_total", decision="confirm") == 1
+    assert delta(after, before, "avvik_reviews_total", decision="is_case") == 1
     assert delta(after, before, "avvik_http_requests_total", route="/api/v1/reports", method="POST",
                  status="201") == 1
     assert delta(after, before, "avvik_http_requests_total", route="/api/v1/reports", method="GET",

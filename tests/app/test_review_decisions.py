@@ -23,7 +23,7 @@ from app.review.models import Decision
 from tests.app.test_migrations import database_at
 from tests.app.test_review import POSITIVE
 from tests.conftest import DatabaseFactory, bearer
-from tests.helpers import report
+from tests.helpers import delivered, report
 
 # (decision body, whether it makes the report a case): every kind of decision the API accepts (is_case and
 # not_case under their older names, which stay accepted).
@@ -53,11 +53,10 @@ def no_sample(make_app: Callable[..., FastAPI], api_keys: dict[Role, str]) -> It
 
 
 def flagged(client: TestClient, n: int) -> list[dict[str, Any]]:
-    stored = [client.post("/api/v1/reports", json=report(title=f"{POSITIVE['title']} {i}",
-                                                         **{k: v for k, v in POSITIVE.items() if k != "title"}))
-              for i in range(n)]
-    assert all(s.status_code == 201 and s.json()["flagged"] for s in stored), [s.text for s in stored]
-    return [s.json() for s in stored]
+    stored = [delivered(client, report(title=f"{POSITIVE['title']} {i}",
+                                       **{k: v for k, v in POSITIVE.items() if k != "title"})) for i in range(n)]
+    assert all(s["outcome"] == "created" and s["flagged"] for s in stored), stored
+    return stored
 
 
 def test_the_rule_in_python_and_in_sql_agree(session: Session) -> None:
@@ -95,7 +94,7 @@ def test_labels_live_quality_and_estimate_count_the_same_cases(no_sample: TestCl
 
 def test_a_case_made_of_a_report_neither_flagged_nor_drawn_adopts_no_guesses(no_sample: TestClient) -> None:
     client = no_sample
-    fall = client.post("/api/v1/reports", json=report(**PLAYGROUND)).json()
+    fall = delivered(client, report(**PLAYGROUND))
     assert fall["flagged"] is False
     guessed = set(fall["classification"]["target_groups"]) | set(fall["classification"]["services"])
     assert guessed, "the classifier suggests codes for this report, so the test can see whether they are adopted"
@@ -124,7 +123,7 @@ def test_a_case_made_of_a_report_neither_flagged_nor_drawn_adopts_no_guesses(no_
 def test_an_audit_sample_draw_made_a_case_adopts_the_suggestion(make_app: Callable[..., FastAPI],
                                                                 api_keys: dict[Role, str]) -> None:
     with TestClient(make_app(audit_sample_share=1.0), headers=bearer(api_keys[Role.ADMIN])) as client:
-        fall = client.post("/api/v1/reports", json=report(**PLAYGROUND)).json()
+        fall = delivered(client, report(**PLAYGROUND))
         answer = client.post(f"/api/v1/reports/{fall['id']}/review", json={"decision": "is_case"}).json()
         assert (answer["audit_sample"], answer["warnings"]) == (True, [])
         detail = client.get(f"/api/v1/reports/{fall['id']}").json()
@@ -150,9 +149,9 @@ def test_flagged_and_codes_mean_one_thing_before_and_after_a_decision(no_sample:
     rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")), delimiter=";"))
     assert [(r["flagged"], r["target_groups"]) for r in rows if r["id"] == str(stored["id"])] == [
         ("false", "ungdom_13_17")]
-    updated = client.post("/api/v1/reports", json=report(stored["external_id"], **{
+    updated = delivered(client, report(stored["external_id"], **{
         **{k: v for k, v in POSITIVE.items() if k != "title"}, "title": stored["title"], "source_version": 2}))
-    assert (updated.json()["flagged"], updated.json()["target_groups"]) == (False, ["ungdom_13_17"])
+    assert (updated["outcome"], updated["flagged"], updated["target_groups"]) == ("updated", False, ["ungdom_13_17"])
 
 
 def test_a_stale_if_match_is_412_naming_who_decided_and_writes_nothing(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app.taxonomy.models import CodeKind
 from app.taxonomy.service import load_taxonomy
 from tests.app.test_review import POSITIVE
-from tests.helpers import report
+from tests.helpers import delivered, report
 
 VARIANTS = {
     CodeKind.TARGET_GROUP: {
@@ -43,9 +43,8 @@ def test_every_code_and_label_of_the_default_taxonomy_and_common_variants_find_t
 def test_a_delivery_with_labels_is_stored_and_answered_with_codes(client: TestClient) -> None:
     body = report(target_groups=["Barn 6–12 år", "foreldre og familie"],
                   services_involved=["Skolehelsetjenesten", "skolen", "skole"])
-    answer = client.post("/api/v1/reports", json=body)
-    assert answer.status_code == 201, answer.text
-    stored = answer.json()
+    stored = delivered(client, body)
+    assert stored["outcome"] == "created"
     assert stored["target_groups"] == ["barn_6_12", "foreldre_og_familie"]
     assert stored["services_involved"] == ["skole", "skolehelsetjeneste"]
     # The same version sent again with codes says the same thing: unchanged, not a conflict.
@@ -63,7 +62,7 @@ def test_unknown_values_are_still_a_422_listing_the_valid_codes(client: TestClie
 
 
 def test_a_review_takes_labels_and_stores_codes(client: TestClient) -> None:
-    stored = client.post("/api/v1/reports", json=report(**POSITIVE)).json()
+    stored = delivered(client, report(**POSITIVE))
     answer = client.post(f"/api/v1/reports/{stored['id']}/review", json={
         "decision": "correct", "category": "Informasjonsplikt", "target_groups": ["Ungdom 13–17 år"],
         "services": ["Skolehelsetjenesten", "BUP"]})
