@@ -46,10 +46,3 @@ class Shield:
 
 EXACT = Shield()
 
-
-def derived(values: tuple[Published, ...]) -> tuple[int, ...] | None:
-    """The values of several published counts when all are shown, else None (a figure computed from a
-    hidden count would give it away)."""
-    if any(v.value is None for v in values):
-        return None
-    return tuple(v.value for v in values if v.value is not None)

@@ -454,5 +454,11 @@ def test_no_difference_of_dashboard_answers_recovers_a_hidden_count(attacked: tu
           f"({hidden} with a true count 1..{K - 1}); {new.differences} differences tried; "
           f"recovered exactly: {len(old.recovered)} with exact counts and cell suppression, "
           f"{len(new.recovered)} with cell-key perturbation")
+    # The cost in accuracy: every shown non-zero count against the truth.
+    errors = [n.value - len(n.reports) for n in numbers if n.value and not n.suppressed]
+    print(f"accuracy: {len(errors)} shown non-zero counts, mean absolute error "
+          f"{sum(map(abs, errors)) / len(errors):.3f}, mean error {sum(errors) / len(errors):+.3f}, "
+          f"largest {max(map(abs, errors))}; hidden: {sum(n.suppressed for n in numbers)} of {len(numbers)}")
+    assert max(map(abs, errors)) <= NOISE_BOUND
     assert len(old.recovered) >= 20  # the attack is not vacuous
     assert new.recovered == {}, [(sorted(s), v) for s, v in list(new.recovered.items())[:5]]
