@@ -60,7 +60,8 @@ def answer(request: Request, query: StatsQuery, name: str, result: T,
 def get_counts(request: Request, session: SessionDep, scope: Scope,
                query: Annotated[CountsQuery, Query()]) -> CountsOut | Response:
     """`by=period&by=target_group`, `period=month|quarter|year`, and every filter of the report list.
-    Roles that may not see single cases get small counts suppressed."""
+    Dashboards get fixed tables (whole months; department, agency, target group, service, category; any other
+    parameter is a 422 naming it) with every count perturbed by the cell-key method (README, Small numbers)."""
     result = service.counts(session, query, request.app.state.local_tz, scope.departments,
                             protect_small=not scope.exact, k=request.app.state.settings.min_cell_count)
     return answer(request, query, "counts", result, export.counts_table)

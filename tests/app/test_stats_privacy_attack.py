@@ -389,7 +389,7 @@ def attack(numbers: list[Number], partitions: list[tuple[Number, list[Number]]],
 # --------------------------------------------------------------------------------------------------
 
 
-FIXED_SECRET = "the attack test's secret, fixed so that every run publishes the same noise"
+FIXED_SECRET = "attack test: fixed so that every run publishes the same noise"
 
 
 def fix_secret(session: Session) -> None:
