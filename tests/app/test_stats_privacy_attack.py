@@ -461,4 +461,20 @@ def test_no_difference_of_dashboard_answers_recovers_a_hidden_count(attacked: tu
           f"largest {max(map(abs, errors))}; hidden: {sum(n.suppressed for n in numbers)} of {len(numbers)}")
     assert max(map(abs, errors)) <= NOISE_BOUND
     assert len(old.recovered) >= 20  # the attack is not vacuous
+    # ... and it finds the reproductions: a department's month minus the same with a target group,
+    # and a two-month range minus one of its months.
+    finer, overlapping = [], []
+    for department in sorted(set(DEPARTMENTS.values())):
+        for m, following in itertools.pairwise(MONTHS):
+            coarse = frozenset(i["id"] for i in truth.select({"department": department}, (m, m)))
+            fine = frozenset(i["id"] for i in truth.select({"department": department, "target_group": "barn_6_12"},
+                                                           (m, m)))
+            if len(fine) >= K and 0 < len(coarse - fine) < K:
+                finer.append(coarse - fine)
+            both = frozenset(i["id"] for i in truth.select({"department": department}, (m, following)))
+            if len(both) >= K and len(coarse) >= K and 0 < len(both - coarse) < K:
+                overlapping.append(both - coarse)
+    assert finer and overlapping
+    assert all(s in old.recovered for s in finer + overlapping)
+    assert not any(s in new.recovered for s in finer + overlapping)
     assert new.recovered == {}, [(sorted(s), v) for s, v in list(new.recovered.items())[:5]]
