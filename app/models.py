@@ -3,6 +3,7 @@
 from app.audit.models import AuditEvent, AuditEventReport
 from app.auth.models import ApiKey
 from app.db import Base
+from app.privacy.models import CellKeySecret
 from app.registry.models import ActiveModel, ModelVersion, RescoreRun
 from app.report.models import Report, ReportLink, ReportService, ReportTargetGroup
 from app.review.models import ReportLabel, ReportScore, Review
@@ -17,6 +18,7 @@ __all__ = [
     "AuditEventReport",
     "Base",
     "CategoryAlias",
+    "CellKeySecret",
     "EstimateBasis",
     "ModelVersion",
     "Report",

@@ -14,10 +14,9 @@ from app.errors import error_responses
 from app.export import CsvFormat, columns_of, csv_answer, csv_response, flatten, wants_csv
 from app.registry import service
 from app.registry.schemas import ModelOut, ModelQuality, QualityCell
+from app.stats.scope import Scope
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
-
-
 
 
 @router.get("", summary="Registered classifier models and their metrics", response_model=list[ModelOut],
@@ -38,12 +37,13 @@ def get_models(request: Request, session: SessionDep, principal: Annotated[Princ
 @router.get("/active/quality", summary="Observed precision of the active model's flags, from reviews",
             response_model=ModelQuality,
             responses={200: csv_answer("The quality"), **error_responses(401, 403, 422, 429)})
-def get_quality(request: Request, session: SessionDep,
-                principal: Annotated[Principal, require(Role.ADVISER, Role.DASHBOARD)],
+def get_quality(request: Request, session: SessionDep, scope: Scope,
                 format: CsvFormat = "json") -> ModelQuality | Response:
-    """Confirmed / reviewed flags, reviews waiting, and misses found in the audit sample; per department.
-    As CSV: the overall row (department empty) first, then one row per department."""
-    result = service.quality(session)
+    """Confirmed / reviewed flags, reviews waiting, and misses found in the audit sample; per department, among
+    the caller's departments. Dashboards get every count perturbed and small ones hidden. As CSV: the overall
+    row (department empty) first, then one row per department."""
+    result = service.quality(session, scope.departments, protect_small=not scope.exact,
+                             k=request.app.state.settings.min_cell_count)
     if wants_csv(format, request.headers.get("accept")):
         rows = [{"model_version": result.model_version, **cell.model_dump(mode="json")}
                 for cell in (result.overall, *result.by_department)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ModelOut(BaseModel):
@@ -22,16 +22,18 @@ class ModelOut(BaseModel):
 
 
 class QualityCell(BaseModel):
-    """Observed quality of flags among reviews, for one department or overall."""
+    """Observed quality of flags among reviews, for one department or overall. For dashboards every count
+    is perturbed and hidden (null) when small, and the rates are computed from what is shown."""
 
     department: str | None
-    reviewed_flags: int
-    confirmed_flags: int
+    reviewed_flags: int | None
+    confirmed_flags: int | None
     precision: float | None
-    waiting_for_review: int
-    reviewed_audit_sample: int
-    missed_in_audit_sample: int
+    waiting_for_review: int | None
+    reviewed_audit_sample: int | None
+    missed_in_audit_sample: int | None
     miss_rate: float | None
+    suppressed: bool = Field(default=False, description="A count of this line is hidden (dashboards)")
 
 
 class ModelQuality(BaseModel):

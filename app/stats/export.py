@@ -52,7 +52,7 @@ def trend_table(out: TrendOut) -> Table:
     for point in out.points:
         line = point.model_dump()
         if point.suppressed:
-            for name in ("count", "share", "change_from_previous", "change_from_last_year"):
+            for name in ("count", "all_reports", "share", "change_from_previous", "change_from_last_year"):
                 if line[name] is None:
                     line[name] = SUPPRESSED
         rows.append(line)
@@ -68,7 +68,8 @@ def matrix_table(out: MatrixOut) -> Table:
     rows: list[dict[str, Any]] = [
         {"row": kind, "a": p.a, "b": p.b, "directed": p.directed, "count": p.count}
         for kind, pairs in (("service_pair", out.service_pairs), ("agency_pair", out.agency_pairs)) for p in pairs]
-    rows += [{"row": "reports", "value": out.reports}, {"row": "hidden_pairs", "value": out.hidden_pairs}]
+    rows += [{"row": "reports", "value": SUPPRESSED if out.reports_suppressed else out.reports},
+             {"row": "hidden_pairs", "value": out.hidden_pairs}]
     return MATRIX_COLUMNS, rows
 
 
@@ -117,8 +118,11 @@ ESTIMATE_FIGURES = ("confirmed", "estimated_unconfirmed", "estimated_total", "in
 def estimate_table(out: EstimateOut) -> Table:
     """One line per score band (row=stratum), then each figure of the estimate (row=confirmed, …, method)."""
     rows: list[dict[str, Any]] = [
-        {"row": "stratum", "stratum": s.name, "reviewed": s.reviewed, "confirmed_in_review": s.confirmed_in_review,
-         "unreviewed_reports": SUPPRESSED if s.suppressed else s.unreviewed_reports} for s in out.strata]
+        {"row": "stratum", "stratum": s.name, **{name: SUPPRESSED if s.suppressed and value is None else value
+                                                  for name, value in (("unreviewed_reports", s.unreviewed_reports),
+                                                                      ("reviewed", s.reviewed),
+                                                                      ("confirmed_in_review", s.confirmed_in_review))}}
+        for s in out.strata]
     low, high = out.interval_95 or (None, None)
     figures = {"confirmed": out.confirmed, "estimated_unconfirmed": out.estimated_unconfirmed,
                "estimated_total": out.estimated_total, "interval_95_low": low, "interval_95_high": high,

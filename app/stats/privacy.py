@@ -1,44 +1,48 @@
-"""Small-number protection for roles that may not see single cases (pure, no I/O).
+"""How counts are shown to one caller (pure, no I/O): exact, or perturbed by the cell-key method.
 
-Primary suppression hides every count from 1 to k−1. Secondary suppression stops a hidden cell from
-being recomputed from the total of its group: when a group (the cells that share the first key, or all
-cells of a one-dimensional answer) has exactly one hidden cell, the smallest other non-zero cell of that
-group is hidden too. Zeros are shown: "none" identifies nobody. Totals are given separately and are
-themselves hidden when below k.
+Roles that may see single cases get exact counts. Every other caller (dashboards) gets each published
+number (a cell, a total, a trend's count and all-reports, a pair of the matrix, the estimate's counts, the
+live-quality counts) perturbed as a cell of its own by `app.privacy.cellkey`: the same reports always get
+the same noise, zeros stay zero, and a perturbed count below k is hidden. Totals are never sums of
+perturbed cells: they are cells of their own, with their own noise, so no total minus its cells is exact.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal_column
+
+from app.privacy.cellkey import CellKey, Published
 
 
 @dataclass(frozen=True)
-class Cell:
-    """A count, or None with suppressed=True."""
+class Shield:
+    """The caller's view of counts: exact (no cell key) or perturbed with small values hidden below k."""
 
-    value: int | None
-    suppressed: bool
+    cell_key: CellKey | None = None
+    k: int = 1
+
+    @property
+    def exact(self) -> bool:
+        """Whether counts are shown as they are."""
+        return self.cell_key is None
+
+    def cell(self, n: int, key_sum: int) -> Published:
+        """One count of n reports whose record keys add up to key_sum, as this caller sees it."""
+        if self.cell_key is None:
+            return Published(n)
+        return self.cell_key.publish(n, key_sum, self.k)
+
+    def record_key(self, report_id: Any) -> ColumnElement[int]:
+        """A report's record key in SQL (0 for exact callers, who need none)."""
+        return literal_column("0") if self.cell_key is None else self.cell_key.record_key_sql(report_id)
+
+    def key_sum(self, report_id: Any) -> ColumnElement[int]:
+        """The sum of the record keys of a group's reports (each report once per group)."""
+        return literal_column("0") if self.cell_key is None else func.sum(self.cell_key.record_key_sql(report_id))
 
 
-def suppress_small_counts(counts: Sequence[int], k: int) -> list[Cell]:
-    """Hide counts below k (primary suppression only)."""
-    return [Cell(n if n == 0 or n >= k else None, 0 < n < k) for n in counts]
+EXACT = Shield()
 
-
-def protect(rows: Sequence[tuple[Hashable, int]], k: int) -> list[Cell]:
-    """Primary and secondary suppression over cells grouped by their first key."""
-    cells = suppress_small_counts([n for _, n in rows], k)
-    groups: dict[Hashable, list[int]] = defaultdict(list)
-    for index, (group, _) in enumerate(rows):
-        groups[group].append(index)
-    for members in groups.values():
-        hidden = [i for i in members if cells[i].suppressed]
-        if len(hidden) != 1:
-            continue
-        visible = [i for i in members if not cells[i].suppressed and (rows[i][1] or 0) > 0]
-        if visible:
-            smallest = min(visible, key=lambda i: (rows[i][1], i))
-            cells[smallest] = Cell(None, True)
-    return cells

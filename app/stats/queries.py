@@ -32,6 +32,7 @@ from app.report import queries
 from app.report.models import Report
 from app.review.models import ReportLabel
 from app.stats.pairs import AGENCY_SERVICE, SERVICE_AGENCY, UNIT_WORDS
+from app.stats.privacy import EXACT, Shield
 from app.stats.schemas import Dimension
 
 LABEL_DIMENSIONS = {Dimension.TARGET_GROUP: "target_group", Dimension.SERVICE: "service"}
@@ -61,9 +62,9 @@ def _label(dimension: Dimension, f: queries.ResolvedFilter) -> tuple[Any, list[C
     return label, [label.dimension == LABEL_DIMENSIONS[dimension], label.provenance.in_(queries.label_provenances(f))]
 
 
-def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days) -> Select[Any]:
-    """(key columns…, report count) per cell; a period comes as its reporting date, which the caller folds
-    into months, quarters or years (grouping by the stored date reads the index in order: on PostgreSQL
+def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days, shield: Shield = EXACT) -> Select[Any]:
+    """(key columns…, report count, sum of record keys) per cell; a period comes as its reporting date, which
+    the caller folds into months, quarters or years (grouping by the stored date reads the index in order: on PostgreSQL
     about five times faster than grouping by extract(year), extract(month)).
 
     A report is in a cell once: one label row per (report, dimension, code), report columns single-valued,
@@ -87,7 +88,7 @@ def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days) -> Select
             label, label_conditions = aliases[dimension]
             statement = statement.join(label, label.report_id == first.report_id)
             conditions += [*label_conditions, *days.clauses(label.reported_on)]
-        reported_on = first.reported_on
+        reported_on, report_id = first.reported_on, first.report_id
     else:
         statement = select(Report.id)
         for dimension in label_dimensions:
@@ -95,7 +96,7 @@ def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days) -> Select
             statement = statement.join(label, label.report_id == Report.id)
             conditions += [*label_conditions, *days.clauses(label.reported_on)]
         conditions += where(f, days)
-        reported_on = Report.reported_on
+        reported_on, report_id = Report.reported_on, Report.id
     for dimension in by:
         if dimension is Dimension.PERIOD:
             columns.append(reported_on.label("day"))
@@ -107,28 +108,33 @@ def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days) -> Select
                 Dimension.DEPARTMENT: Report.department_code, Dimension.AGENCY: Report.agency_code,
                 Dimension.UNIT: Report.unit_name, Dimension.STATUS: Report.status,
             }[dimension].label(dimension.value))
-    return statement.with_only_columns(*columns, func.count().label("n")).where(*conditions).group_by(*columns)
+    return statement.with_only_columns(*columns, func.count().label("n"), shield.key_sum(report_id).label("key")
+                                       ).where(*conditions).group_by(*columns)
 
 
-def monthly(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str) -> Select[Any]:
-    """`counts` with its days folded into months: (kind, [year, month,] other key columns…, count).
+def monthly(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str,
+            shield: Shield = EXACT) -> Select[Any]:
+    """`counts` with its days folded into months: (kind, [year, month,] other key columns…, count, key sum).
 
     The days are grouped first (the index order, see `counts`) and only their few hundred groups are folded
     by year and month, so the date functions, slow on PostgreSQL over a year of rows, run on a few rows."""
-    inner = counts(by, f, days).subquery("by_day")
+    inner = counts(by, f, days, shield).subquery("by_day")
     keys: list[Any] = []
     for dimension in by:
         if dimension is Dimension.PERIOD:
             keys += [extract("year", inner.c.day).label("year"), extract("month", inner.c.day).label("month")]
         else:
             keys.append(inner.c[dimension.value])
-    return select(literal(kind).label("kind"), *keys, func.sum(inner.c.n).label("n")).group_by(*keys)
+    return select(literal(kind).label("kind"), *keys, func.sum(inner.c.n).label("n"),
+                  func.sum(inner.c.key).label("key")).group_by(*keys)
 
 
-def total_row(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str) -> Select[Any]:
+def total_row(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str,
+              shield: Shield = EXACT) -> Select[Any]:
     """The number of distinct reports under a filter, shaped as a row of `monthly` (keys null)."""
     width = sum(2 if d is Dimension.PERIOD else 1 for d in by)
-    return select(literal(kind), *[null()] * width, func.count()).select_from(Report).where(*where(f, days))
+    return select(literal(kind), *[null()] * width, func.count(), shield.key_sum(Report.id)).select_from(
+        Report).where(*where(f, days))
 
 
 def reported_range(f: queries.ResolvedFilter, days: Days) -> Select[Any]:
@@ -150,8 +156,8 @@ def _agency_of(code: Any) -> ColumnElement[Any]:
     return case(*[(code == service, agency) for service, agency in SERVICE_AGENCY.items()], else_="external")
 
 
-def matrix(f: queries.ResolvedFilter, days: Days) -> CompoundSelect:
-    """The collaboration matrix in one statement: rows (kind, a, b, directed, count) where kind is 'service'
+def matrix(f: queries.ResolvedFilter, days: Days, shield: Shield = EXACT) -> CompoundSelect:
+    """The collaboration matrix in one statement: rows (kind, a, b, directed, count, key sum) where kind is 'service'
     (reports per service pair), 'agency' (reports per agency pair) or 'reports' (reports under the filter).
 
     The pairs of a report are those of `pairs.pairs`: from its own service (when `pairs.reporting_service`
@@ -176,15 +182,19 @@ def matrix(f: queries.ResolvedFilter, days: Days) -> CompoundSelect:
                         and_(a.c.code == a.c.own, b.c.code != a.c.own)))
              .cte("matrix_pair"))
     first, second = _agency_of(pairs.c.a), _agency_of(pairs.c.b)
+    # Each report once per agency pair (several of its service pairs may map to one), so that its record key
+    # is added once.
     agencies = select(pairs.c.report_id, pairs.c.directed,
                       case((or_(pairs.c.directed, first <= second), first), else_=second).label("a"),
                       case((or_(pairs.c.directed, first <= second), second), else_=first).label("b")
-                      ).subquery("matrix_agency")
+                      ).distinct().subquery("matrix_agency")
     return union_all(
-        select(literal("service").label("kind"), pairs.c.a, pairs.c.b, pairs.c.directed, func.count().label("n"))
+        select(literal("service").label("kind"), pairs.c.a, pairs.c.b, pairs.c.directed, func.count().label("n"),
+               shield.key_sum(pairs.c.report_id).label("key"))
         .group_by(pairs.c.a, pairs.c.b, pairs.c.directed),
-        select(literal("agency"), agencies.c.a, agencies.c.b, agencies.c.directed,
-               func.count(agencies.c.report_id.distinct()))
+        select(literal("agency"), agencies.c.a, agencies.c.b, agencies.c.directed, func.count(),
+               shield.key_sum(agencies.c.report_id))
         .group_by(agencies.c.a, agencies.c.b, agencies.c.directed),
-        select(literal("reports"), null(), null(), null(), func.count()).select_from(reports),
+        select(literal("reports"), null(), null(), null(), func.count(), shield.key_sum(reports.c.report_id)
+               ).select_from(reports),
     )

@@ -31,11 +31,11 @@ from app.stats.schemas import (
     TrendOut,
     TrendQuery,
 )
+from app.stats.scope import Scope
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 similar_router = APIRouter(prefix="/api/v1/reports", tags=["stats"])
 T = TypeVar("T")
-Aggregates = Annotated[Principal, require(Role.ADVISER, Role.DASHBOARD)]
 
 
 def responses(*errors: int) -> dict[int | str, dict[str, Any]]:
@@ -44,11 +44,6 @@ def responses(*errors: int) -> dict[int | str, dict[str, Any]]:
                                  "(UTF-8 with BOM, semicolon-separated; see the README)",
                   "content": {"text/csv": {"schema": {"type": "string"}}}},
             **error_responses(401, 403, *errors, 422, 429)}
-
-
-def sees_cases(principal: Principal) -> bool:
-    """Advisers and admins may see single cases; dashboards get small numbers suppressed."""
-    return bool(principal.roles & {Role.ADVISER, Role.ADMIN})
 
 
 def answer(request: Request, query: StatsQuery, name: str, result: T,
@@ -62,32 +57,33 @@ def answer(request: Request, query: StatsQuery, name: str, result: T,
 
 @router.get("/counts", summary="Counts of reports by one or two dimensions, confirmed and suggested apart",
             response_model=CountsOut, responses=responses())
-def get_counts(request: Request, session: SessionDep, principal: Aggregates,
+def get_counts(request: Request, session: SessionDep, scope: Scope,
                query: Annotated[CountsQuery, Query()]) -> CountsOut | Response:
     """`by=period&by=target_group`, `period=month|quarter|year`, and every filter of the report list.
-    Roles that may not see single cases get small counts suppressed."""
-    result = service.counts(session, query, request.app.state.local_tz, principal.departments,
-                            protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    Dashboards get fixed tables (whole months; department, agency, target group, service, category; any other
+    parameter is a 422 naming it) with every count perturbed by the cell-key method (README, Small numbers)."""
+    result = service.counts(session, query, request.app.state.local_tz, scope.departments,
+                            protect_small=not scope.exact, k=request.app.state.settings.min_cell_count)
     return answer(request, query, "counts", result, export.counts_table)
 
 
 @router.get("/trend", summary="Count per period, share of all reports, change from before and last year",
             response_model=TrendOut, responses=responses())
-def get_trend(request: Request, session: SessionDep, principal: Aggregates,
+def get_trend(request: Request, session: SessionDep, scope: Scope,
               query: Annotated[TrendQuery, Query()]) -> TrendOut | Response:
     """Under any filter of the report list; confirmed only unless include_suggested=true."""
-    result = service.trend(session, query, request.app.state.local_tz, principal.departments,
-                           protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    result = service.trend(session, query, request.app.state.local_tz, scope.departments,
+                           protect_small=not scope.exact, k=request.app.state.settings.min_cell_count)
     return answer(request, query, "trend", result, export.trend_table)
 
 
 @router.get("/collaboration-matrix", summary="Who fails to work with whom: pairs of services and agencies",
             response_model=MatrixOut, responses=responses())
-def get_matrix(request: Request, session: SessionDep, principal: Aggregates,
+def get_matrix(request: Request, session: SessionDep, scope: Scope,
                query: Annotated[MatrixQuery, Query()]) -> MatrixOut | Response:
     """Among reports under the filter (by default those in samhandling_barn_unge)."""
-    result = service.matrix(session, query, request.app.state.local_tz, principal.departments,
-                            protect_small=not sees_cases(principal), k=request.app.state.settings.min_cell_count)
+    result = service.matrix(session, query, request.app.state.local_tz, scope.departments,
+                            protect_small=not scope.exact, k=request.app.state.settings.min_cell_count)
     return answer(request, query, "collaboration-matrix", result, export.matrix_table)
 
 
@@ -117,10 +113,10 @@ def get_similar(request: Request, report_id: ReportIdPath, session: SessionDep,
 
 @router.get("/estimate", summary="Collaboration deviations about children: confirmed and estimated",
             response_model=EstimateOut, responses=responses())
-def get_estimate(request: Request, session: SessionDep, principal: Aggregates,
+def get_estimate(request: Request, session: SessionDep, scope: Scope,
                  query: Annotated[EstimateQuery, Query()]) -> EstimateOut | Response:
     """The confirmed count, plus an estimate with a 95 % interval among reports nobody has decided on."""
-    result = service.estimate_count(session, query, request.app.state.local_tz, principal.departments,
-                                    protect_small=not sees_cases(principal),
+    result = service.estimate_count(session, query, request.app.state.local_tz, scope.departments,
+                                    protect_small=not scope.exact,
                                     k=request.app.state.settings.min_cell_count)
     return answer(request, query, "estimate", result, export.estimate_table)

@@ -16,9 +16,10 @@ class StratumOut(BaseModel):
     name: str
     unreviewed_reports: int | None = Field(description="Null when suppressed for a role that may not see single "
                                                        "cases")
-    suppressed: bool = False
-    reviewed: int = Field(description="Latest reviews of the active model's reports of this band (all reports)")
-    confirmed_in_review: int
+    suppressed: bool = Field(default=False, description="One of this band's counts is hidden")
+    reviewed: int | None = Field(description="Latest reviews of the active model's reports of this band (all "
+                                             "reports); null when suppressed")
+    confirmed_in_review: int | None = Field(description="Of those, how many found a case; null when suppressed")
 
 
 class EstimateOut(BaseModel):
@@ -122,8 +123,8 @@ class TrendPoint(BaseModel):
     period: str
     count: int | None = Field(description="Null when suppressed for a role that may not see single cases")
     suppressed: bool = False
-    all_reports: int = Field(description="Every report filed in the period (within the caller's departments and "
-                                         "the filter's department, agency and unit)")
+    all_reports: int | None = Field(description="Every report filed in the period (within the caller's departments "
+                                                "and the filter's department, agency and unit); null when suppressed")
     share: float | None
     change_from_previous: int | None
     change_from_last_year: int | None = Field(description="Against the same period a year before")
@@ -155,7 +156,8 @@ class MatrixOut(BaseModel):
     """Who fails to work with whom: pairs of services, and of the agencies that run them (external
     actors such as hospitals, GPs, police and BUP are 'external')."""
 
-    reports: int
+    reports: int | None = Field(description="Reports under the filter; null when suppressed")
+    reports_suppressed: bool = False
     service_pairs: list[PairCount]
     agency_pairs: list[PairCount]
     hidden_pairs: int = Field(default=0, description="Pairs left out because their count is below the "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select, text, true, union_all
 from sqlalchemy.orm import Session
 
+from app.privacy.cellkey import Published
+from app.privacy.secret import load_cell_key
 from app.registry.models import ModelVersion
 from app.registry.service import active_version
 from app.report import queries
@@ -23,7 +25,7 @@ from app.stats import queries as stats_queries
 from app.stats import similarity
 from app.stats.estimate import Stratum, estimate
 from app.stats.models import EstimateBasis
-from app.stats.privacy import protect
+from app.stats.privacy import EXACT, Shield
 from app.stats.schemas import (
     CellOut,
     CountRow,
@@ -82,8 +84,16 @@ def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo, departmen
     # reviews made with the active model (of every period) per band, with how many of them found a case.
     basis = EstimateBasis
 
+    shield = _shield(session, protect_small, k)
+    record_key = shield.record_key(basis.report_id)
+
     def number(condition: Any) -> Any:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    def keyed(condition: Any, name: str) -> tuple[Any, Any]:
+        # The count and the sum of the record keys of the same reports (the cell key of app.privacy.cellkey).
+        return (number(condition).label(name),
+                func.coalesce(func.sum(case((condition, record_key), else_=0)), 0).label(f"{name}_key"))
 
     undecided = and_(or_(basis.confirmed_category_code.is_(None), basis.confirmed_category_code != TARGET_CATEGORY),
                      ~basis.reviewed)
@@ -93,8 +103,9 @@ def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo, departmen
         "unflagged": ~basis.flagged,
         "unscored": basis.flagged.is_(None),
     }
-    population_row = select(number(basis.confirmed_category_code == TARGET_CATEGORY).label("confirmed"),
-                            *[number(and_(undecided, c)).label(name) for name, c in bands.items()]).where(
+    population_row = select(*keyed(basis.confirmed_category_code == TARGET_CATEGORY, "confirmed"),
+                            *[column for name, c in bands.items() for column in keyed(and_(undecided, c), name)]
+                            ).where(
         *stats_queries.Days(f.reported_from, f.reported_to).clauses(basis.reported_on))
     report_clauses = queries.filter_clauses(replace(resolved, reported_from=None, reported_before=None))
     if report_clauses:  # a filter on other report columns: the summary rows of the reports it keeps
@@ -107,31 +118,37 @@ def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo, departmen
     }
     positive = is_case_clause(basis.review_decision, basis.review_category_code)
     review_row = select(*[column for name, c in review_bands.items() for column in (
-        number(c).label(f"{name}_reviewed"), number(and_(c, positive)).label(f"{name}_positives"))]).where(
+        *keyed(c, f"{name}_reviewed"), *keyed(and_(c, positive), f"{name}_positives"))]).where(
         basis.reviewed, basis.review_model_version == version)
     counted, reviews = population_row.subquery("counted"), review_row.subquery("reviews")
     row = session.execute(select(counted, reviews).select_from(counted.join(reviews, true()))).one()._mapping
-    confirmed = int(row["confirmed"])
-    population = {name: int(row[name]) for name in bands}
-    reviewed = {name: (int(row[f"{name}_reviewed"]), int(row[f"{name}_positives"])) for name in review_bands}
 
-    strata = [Stratum(name, population.get(name, 0), *reviewed.get(name, (0, 0)))
-              for name in ("flag_high", "flag_low", "unflagged", "unscored")]
-    result = estimate(confirmed, strata)
+    def shown(name: str) -> Published:
+        return shield.cell(int(row[name]), int(row[f"{name}_key"]))
 
-    def small(n: int) -> bool:
-        return protect_small and 0 < n < k
-
-    hidden = small(confirmed) or any(small(s.population) for s in strata)
+    names = ("flag_high", "flag_low", "unflagged", "unscored")
+    confirmed = shown("confirmed")
+    population = {name: shown(name) for name in names}
+    zero = Published(0)
+    reviewed = {name: (shown(f"{name}_reviewed"), shown(f"{name}_positives")) if name in review_bands
+                else (zero, zero) for name in names}
+    # Computed from the published counts (perturbed for dashboards), so that the estimate reveals nothing
+    # the counts beside it do not; hidden with them when any of them is hidden.
+    figures = [confirmed, *population.values(), *(c for pair in reviewed.values() for c in pair)]
+    hidden = any(c.suppressed for c in figures)
+    result = None if hidden else estimate(confirmed.value or 0, [
+        Stratum(name, population[name].value or 0, reviewed[name][0].value or 0,
+                min(reviewed[name][1].value or 0, reviewed[name][0].value or 0)) for name in names])
     return EstimateOut(
-        confirmed=None if small(confirmed) else confirmed,
-        estimated_unconfirmed=None if hidden else result.estimated_unconfirmed,
-        estimated_total=None if hidden else result.total,
-        interval_95=None if hidden else (result.low, result.high), suppressed=hidden,
+        confirmed=confirmed.value,
+        estimated_unconfirmed=None if result is None else result.estimated_unconfirmed,
+        estimated_total=None if result is None else result.total,
+        interval_95=None if result is None else (result.low, result.high), suppressed=hidden,
         model_version=version, method=METHOD,
-        strata=[StratumOut(name=s.name, unreviewed_reports=None if small(s.population) else s.population,
-                           suppressed=small(s.population), reviewed=s.reviewed, confirmed_in_review=s.positives)
-                for s in strata],
+        strata=[StratumOut(name=name, unreviewed_reports=population[name].value,
+                           suppressed=any(c.suppressed for c in (population[name], *reviewed[name])),
+                           reviewed=reviewed[name][0].value, confirmed_in_review=reviewed[name][1].value)
+                for name in names],
     )
 
 
@@ -157,53 +174,77 @@ def _periods(first: date, last: date, period: Period) -> list[str]:
     return keys
 
 
+Tally = list[int]  # [reports, sum of their record keys]
+
+
+def _tally() -> Tally:
+    return [0, 0]
+
+
 def _cells(session: Session, query: CountsQuery, confirmed: queries.ResolvedFilter,
-           suggested: queries.ResolvedFilter | None, days: stats_queries.Days
-           ) -> tuple[dict[tuple[str | None, ...], int], dict[tuple[str | None, ...], int] | None, int, int | None]:
-    """The cells and the total of reports, confirmed and (when asked) with suggestions: one statement, months
-    folded in SQL (stats_queries.monthly); quarters and years are months added up here."""
-    parts = [stats_queries.monthly(query.by, confirmed, days, "confirmed"),
-             stats_queries.total_row(query.by, confirmed, days, "confirmed_total")]
+           suggested: queries.ResolvedFilter | None, days: stats_queries.Days, shield: Shield
+           ) -> tuple[dict[tuple[str | None, ...], Tally], dict[tuple[str | None, ...], Tally] | None, Tally,
+                      Tally | None]:
+    """The cells and the total of reports, confirmed and (when asked) with suggestions, each with the sum of
+    its reports' record keys: one statement, months folded in SQL (stats_queries.monthly); quarters and years
+    are months added up here."""
+    parts = [stats_queries.monthly(query.by, confirmed, days, "confirmed", shield),
+             stats_queries.total_row(query.by, confirmed, days, "confirmed_total", shield)]
     if suggested is not None:
-        parts += [stats_queries.monthly(query.by, suggested, days, "suggested"),
-                  stats_queries.total_row(query.by, suggested, days, "suggested_total")]
-    cells: dict[str, dict[tuple[str | None, ...], int]] = {"confirmed": defaultdict(int), "suggested": defaultdict(int)}
-    totals: dict[str, int] = {}
-    for kind, *values, n in session.execute(union_all(*parts)):
+        parts += [stats_queries.monthly(query.by, suggested, days, "suggested", shield),
+                  stats_queries.total_row(query.by, suggested, days, "suggested_total", shield)]
+    cells: dict[str, dict[tuple[str | None, ...], Tally]] = {"confirmed": defaultdict(_tally),
+                                                             "suggested": defaultdict(_tally)}
+    totals: dict[str, Tally] = {}
+    for kind, *values, n, key in session.execute(union_all(*parts)):
         if kind.endswith("_total"):
-            totals[kind] = int(n or 0)
+            totals[kind] = [int(n or 0), int(key or 0)]
             continue
-        key: list[str | None] = []
+        cell_key: list[str | None] = []
         position = 0
         for dimension in query.by:
             if dimension is Dimension.PERIOD:
-                key.append(_period_key(int(values[position]), int(values[position + 1]), query.period))
+                cell_key.append(_period_key(int(values[position]), int(values[position + 1]), query.period))
                 position += 2
             else:
                 value = values[position]
-                key.append(None if value is None else str(value))
+                cell_key.append(None if value is None else str(value))
                 position += 1
-        # Months of one quarter or year fold into one cell: add, since a report is in one month only.
-        cells[kind][tuple(key)] += int(n)
+        # Months of one quarter or year fold into one cell: add, since a report is in one month only (and
+        # so do their record keys: the quarter's cell key is that of its reports).
+        tally = cells[kind][tuple(cell_key)]
+        tally[0] += int(n)
+        tally[1] += int(key or 0)
     return (cells["confirmed"], cells["suggested"] if suggested is not None else None, totals["confirmed_total"],
             totals.get("suggested_total") if suggested is not None else None)
+
+
+def _shield(session: Session, protect_small: bool, k: int) -> Shield:
+    """Exact counts, or (for a caller who may not see single cases) the installation's perturbation."""
+    return Shield(load_cell_key(session), k) if protect_small else EXACT
+
+
+def _cell(published: Published) -> CellOut:
+    return CellOut(value=published.value, suppressed=published.suppressed)
 
 
 def counts(session: Session, query: CountsQuery, local: ZoneInfo, departments: frozenset[str] | None,
            protect_small: bool, k: int) -> CountsOut:
     """Counts grouped by one or two dimensions, confirmed and (if asked) with suggestions; empty periods
-    are zeros; small counts are protected when `protect_small`."""
+    are zeros; when `protect_small`, every cell and total is perturbed on its own (app.stats.privacy)."""
     _analytic(session)
     if session.get_bind().dialect.name == "postgresql":
         # The total counts a year of report dates (220,000 index entries): 9.5 ms alone, 19 ms when PostgreSQL
         # starts two parallel workers for it (measured on a million reports, 2 CPUs).
         session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    shield = _shield(session, protect_small, k)
     resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
     days = stats_queries.Days(query.reported_from, query.reported_to)
     # The same filter twice: once counting only what people said, once with the classifier's suggestions.
     confirmed_filter = replace(resolved, include_suggested=False)
     suggested_filter = replace(resolved, include_suggested=True) if resolved.include_suggested else None
-    confirmed, suggested, *totals = _cells(session, query, confirmed_filter, suggested_filter, days)
+    confirmed, suggested, confirmed_total, suggested_total = _cells(session, query, confirmed_filter,
+                                                                    suggested_filter, days, shield)
 
     keys = set(confirmed) | set(suggested or {})
     if Dimension.PERIOD in query.by:
@@ -220,30 +261,20 @@ def counts(session: Session, query: CountsQuery, local: ZoneInfo, departments: f
                     keys.add(tuple(key))
     ordered = sorted(keys, key=lambda key: tuple((v is None, v or "") for v in key))
 
-    def shape(values: list[int]) -> list[CellOut]:
-        if not protect_small:
-            return [CellOut(value=v) for v in values]
-        groups = [key[0] for key in ordered]
-        return [CellOut(value=c.value, suppressed=c.suppressed) for c in protect(list(zip(groups, values,
-                                                                                           strict=True)), k)]
+    def shape(cells: dict[tuple[str | None, ...], Tally], key: tuple[str | None, ...]) -> CellOut:
+        return _cell(shield.cell(*cells.get(key, (0, 0))))
 
-    confirmed_cells = shape([confirmed.get(key, 0) for key in ordered])
-    suggested_cells = shape([suggested.get(key, 0) for key in ordered]) if suggested is not None else None
-    rows = [CountRow(key={d.value: v for d, v in zip(query.by, key, strict=True)}, confirmed=confirmed_cells[i],
-                     with_suggestions=suggested_cells[i] if suggested_cells else None)
-            for i, key in enumerate(ordered)]
-
-    def total_cell(n: int | None) -> CellOut | None:
-        if n is None:
-            return None
-        hidden = protect_small and 0 < n < k
-        return CellOut(value=None if hidden else n, suppressed=hidden)
-
-    total_row = CountRow(key={}, confirmed=total_cell(totals[0]) or CellOut(value=0),
-                         with_suggestions=total_cell(totals[1]))
+    rows = [CountRow(key={d.value: v for d, v in zip(query.by, key, strict=True)}, confirmed=shape(confirmed, key),
+                     with_suggestions=shape(suggested, key) if suggested is not None else None)
+            for key in ordered]
+    total_row = CountRow(key={}, confirmed=_cell(shield.cell(*confirmed_total)),
+                         with_suggestions=_cell(shield.cell(*suggested_total)) if suggested_total else None)
     return CountsOut(by=query.by, period=query.period, rows=rows, total=total_row,
-                     suppression=f"counts 1–{k - 1} hidden, with a second cell where one alone would be revealed "
-                                 "by its group" if protect_small else None)
+                     suppression=None if shield.exact else SUPPRESSION.format(k=k, limit=k - 1))
+
+
+SUPPRESSION = ("cell-key perturbation: every count and total has its own fixed noise in [-2, 2] (the same reports "
+               "always get the same noise; zeros stay zero); perturbed counts below {k} are hidden")
 
 
 def _range(session: Session, f: queries.ResolvedFilter, days: stats_queries.Days) -> tuple[date | None, date | None]:
@@ -255,20 +286,26 @@ def _range(session: Session, f: queries.ResolvedFilter, days: stats_queries.Days
 
 
 def _period_counts(session: Session, filters: dict[str, queries.ResolvedFilter], days: stats_queries.Days,
-                   period: Period) -> dict[str, dict[str, int]]:
-    """Reports per period under each named filter, in one statement (months folded in SQL)."""
-    result: dict[str, dict[str, int]] = {name: defaultdict(int) for name in filters}
-    statement = union_all(*[stats_queries.monthly([Dimension.PERIOD], f, days, name) for name, f in filters.items()])
-    for name, year, month, n in session.execute(statement):
-        result[name][_period_key(int(year), int(month), period)] += int(n)
+                   period: Period, shield: Shield) -> dict[str, dict[str, Tally]]:
+    """Reports per period under each named filter, with their record keys, in one statement (months folded
+    in SQL)."""
+    result: dict[str, dict[str, Tally]] = {name: defaultdict(_tally) for name in filters}
+    statement = union_all(*[stats_queries.monthly([Dimension.PERIOD], f, days, name, shield)
+                            for name, f in filters.items()])
+    for name, year, month, n, key in session.execute(statement):
+        tally = result[name][_period_key(int(year), int(month), period)]
+        tally[0] += int(n)
+        tally[1] += int(key or 0)
     return result
 
 
 def trend(session: Session, query: TrendQuery, local: ZoneInfo, departments: frozenset[str] | None,
           protect_small: bool = False, k: int = 5) -> TrendOut:
     """Per period: the count, its share of all reports, and the change from the previous period and from
-    the same period a year before (which is why the counts reach a year further back)."""
+    the same period a year before (which is why the counts reach a year further back). When `protect_small`
+    the count and all-reports are each perturbed, and the share and changes are computed from what is shown."""
     _analytic(session)
+    shield = _shield(session, protect_small, k)
     taxonomy = load_taxonomy(session)
     resolved = report_service.resolve_filter(taxonomy, query, local, departments)
     first, last = _range(session, resolved, stats_queries.Days(query.reported_from, query.reported_to))
@@ -279,57 +316,72 @@ def trend(session: Session, query: TrendQuery, local: ZoneInfo, departments: fro
     # The denominator: every report of the period in the same part of the organisation.
     everything = ReportFilter(department=query.department, agency=query.agency, unit=query.unit)
     both = _period_counts(session, {"count": resolved, "all": report_service.resolve_filter(
-        taxonomy, everything, local, departments)}, wide, query.period)
+        taxonomy, everything, local, departments)}, wide, query.period, shield)
     counted, totals = both["count"], both["all"]
     series = _periods(earlier, last, query.period)
     shown = set(_periods(first, last, query.period))
     steps_per_year = {Period.MONTH: 12, Period.QUARTER: 4, Period.YEAR: 1}[query.period]
+
+    def published(counter: dict[str, Tally], index: int) -> Published | None:
+        return shield.cell(*counter.get(series[index], (0, 0))) if index >= 0 else None
+
     points = []
     for index, key in enumerate(series):
         if key not in shown:
             continue
-        n, base = counted.get(key, 0), totals.get(key, 0)
-        previous = counted.get(series[index - 1], 0) if index >= 1 else None
-        year_before = counted.get(series[index - steps_per_year], 0) if index >= steps_per_year else None
-        if protect_small and any(0 < m < k for m in (n, previous or 0, year_before or 0)):
-            # A small count, or a change that would reveal one, is not shown to this role.
-            points.append(TrendPoint(period=key, count=None if 0 < n < k else n, suppressed=True, all_reports=base,
-                                     share=None, change_from_previous=None, change_from_last_year=None))
-            continue
-        points.append(TrendPoint(period=key, count=n, all_reports=base, share=round(n / base, 4) if base else None,
-                                 change_from_previous=None if previous is None else n - previous,
-                                 change_from_last_year=None if year_before is None else n - year_before))
+        n, base = published(counted, index), published(totals, index)
+        previous, year_before = published(counted, index - 1), published(counted, index - steps_per_year)
+        assert n is not None and base is not None
+        share = n.value / base.value if n.value is not None and base.value else None
+
+        points.append(TrendPoint(
+            period=key, count=n.value, all_reports=base.value, share=None if share is None else round(share, 4),
+            change_from_previous=_change(n, previous), change_from_last_year=_change(n, year_before),
+            # A hidden count, or one a figure beside it would be computed from.
+            suppressed=any(c is not None and c.suppressed for c in (n, base, previous, year_before))))
     return TrendOut(period=query.period, include_suggested=resolved.include_suggested, points=points)
+
+
+def _change(now: Published, before: Published | None) -> int | None:
+    """A change between two shown counts (None when either is hidden or there is no earlier period)."""
+    if now.value is None or before is None or before.value is None:
+        return None
+    return now.value - before.value
 
 
 def matrix(session: Session, query: MatrixQuery, local: ZoneInfo, departments: frozenset[str] | None,
            protect_small: bool = False, k: int = 5) -> MatrixOut:
     """Pairs of services (and of their agencies) named together on the reports under the filter."""
     _analytic(session)
+    shield = _shield(session, protect_small, k)
     chosen = query if query.category else query.model_copy(update={"category": TARGET_CATEGORY})
     resolved = report_service.resolve_filter(load_taxonomy(session), chosen, local, departments)
-    service_pairs: Counter[tuple[str, str, bool]] = Counter()
-    agency_pairs: Counter[tuple[str, str, bool]] = Counter()
-    reports = 0
+    service_pairs: dict[tuple[str, str, bool], Tally] = defaultdict(_tally)
+    agency_pairs: dict[tuple[str, str, bool], Tally] = defaultdict(_tally)
+    reports: Tally = [0, 0]
     # One statement computes the pairs and the reporting side (stats_queries.matrix); unordered pairs come in
     # the database's collation and are put in Python's order here.
-    for kind, a, b, directed, n in session.execute(
-            stats_queries.matrix(resolved, stats_queries.Days(query.reported_from, query.reported_to))):
+    for kind, a, b, directed, n, key in session.execute(
+            stats_queries.matrix(resolved, stats_queries.Days(query.reported_from, query.reported_to), shield)):
         if kind == "reports":
-            reports = int(n)
+            reports = [int(n), int(key or 0)]
             continue
         pair = (a, b, True) if directed else (*sorted((a, b)), False)
-        (service_pairs if kind == "service" else agency_pairs)[pair] += int(n)
+        tally = (service_pairs if kind == "service" else agency_pairs)[pair]
+        tally[0] += int(n)
+        tally[1] += int(key or 0)
     hidden = 0
 
-    def ranked(counter: Counter[tuple[str, str, bool]]) -> list[PairCount]:
+    def ranked(pairs: dict[tuple[str, str, bool], Tally]) -> list[PairCount]:
         nonlocal hidden
-        shown = [(pair, n) for pair, n in counter.items() if not (protect_small and n < k)]
-        hidden += len(counter) - len(shown)
+        published = [(pair, shield.cell(*tally).value) for pair, tally in pairs.items()]
+        shown = [(pair, n) for pair, n in published if n is not None]
+        hidden += len(published) - len(shown)
         return [PairCount(a=a, b=b, directed=d, count=n) for (a, b, d), n in sorted(shown, key=lambda i: (-i[1], i[0]))]
 
-    return MatrixOut(reports=reports if not (protect_small and 0 < reports < k) else 0,
-                     service_pairs=ranked(service_pairs), agency_pairs=ranked(agency_pairs), hidden_pairs=hidden)
+    total = shield.cell(*reports)
+    return MatrixOut(reports=total.value, reports_suppressed=total.suppressed, service_pairs=ranked(service_pairs),
+                     agency_pairs=ranked(agency_pairs), hidden_pairs=hidden)
 
 
 MAX_CANDIDATES = 2000  # text comparison is quadratic at worst: bound what one request may cost
