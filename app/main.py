@@ -15,7 +15,7 @@ from app import health
 from app.audit.router import router as audit_router
 from app.auth.oidc import JwksCache
 from app.auth.ratelimit import RateLimiter
-from app.db import make_engine, make_sessionmaker
+from app.db import RoundTripLimits, make_engine, make_sessionmaker
 from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
 from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, NulInUrlMiddleware, RequestIdMiddleware
@@ -42,7 +42,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     owns_engine = getattr(app.state, "engine", None) is None
     if owns_engine:
-        app.state.engine = make_engine(settings.database_url)
+        limits = RoundTripLimits(settings.statement_timeout_ms, settings.lock_timeout_ms,
+                                 settings.database_ping_timeout_ms)
+        app.state.engine = make_engine(settings.database_url, limits)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     if settings.gc_freeze:
         freeze_long_lived()

@@ -11,13 +11,20 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AVVIK_", env_file=".env", extra="ignore")
 
-    database_url: str = "sqlite:///var/avvik.db"
+    database_url: str = "sqlite:///var/avvik.db"  # what `avvik serve` connects as (the runtime role)
+    # What `avvik migrate` connects as: the role that owns the schema (default: database_url).
+    migration_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # A batch of 1,000 ordinary reports is about 2 MB; 20,000-character descriptions need more.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=1000, ge=1)
-    statement_timeout_ms: int = Field(default=15_000, ge=100)  # PostgreSQL: the longest one statement may run
+    # PostgreSQL, the server's connections: the longest one statement may run, and wait for a row or table
+    # lock, before it is cancelled (503); and how long a pooled connection's check may take on checkout.
+    # No answer within statement_timeout_ms + database_ping_timeout_ms means the database is gone (503).
+    statement_timeout_ms: int = Field(default=15_000, ge=100)
+    lock_timeout_ms: int = Field(default=10_000, ge=100)
+    database_ping_timeout_ms: int = Field(default=2_000, ge=100)
     docs_enabled: bool = True
     log_level: str = "INFO"
     # Free-text dates from the quality system without an offset are local time.
@@ -55,3 +62,8 @@ class Settings(BaseSettings):
 
     # The share of unflagged reports mixed into the review queue to measure what the classifier misses.
     audit_sample_share: float = Field(default=0.02, ge=0.0, le=1.0)
+
+    @property
+    def owner_database_url(self) -> str:
+        """The URL migrations and grants run with."""
+        return self.migration_database_url or self.database_url

@@ -12,6 +12,8 @@ answered from the values written rather than by reading the report back.
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,8 +22,9 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import String, and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import String, and_, bindparam, collate, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -41,6 +44,9 @@ from app.taxonomy.service import Taxonomy, load_taxonomy
 Key = tuple[str, str]
 _REPORT_ADAPTER = TypeAdapter(ReportIn)
 _LOCK_CHUNK = 500  # keys per lock query where keys are bound one by one (SQLite allows 32,766 parameters)
+# PostgreSQL: deadlock, serialisation failure. What is left after the retries is answered 503 with that reason.
+_RETRYABLE = frozenset({"40P01", "40001"})
+_ATTEMPTS = 5
 _REPORTS = Report.__table__
 _CHILDREN = (
     (ReportTargetGroup.__table__, ("report_id", "code")),
@@ -131,6 +137,33 @@ def upsert_reports(
     effective labels are computed before they are written, so each row is written once. `written`, if
     given, receives the state each written report was left in (what upsert_report answers with).
     """
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite: the transaction holds the write lock from its start, so nothing can deadlock it.
+        return _upsert_reports(session, deliveries, local, scorer, written)
+    # Rows are locked and created in key order, but a report another transaction creates meanwhile is
+    # locked after ours are inserted, so overlapping concurrent batches can still deadlock. The request's
+    # transaction is the unit of work, so the retry is a savepoint inside it: rolled back, its locks
+    # are released and the whole upsert runs again against what the other transaction committed.
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                attempt_written: dict[Key, _State] = {}
+                outcomes = _upsert_reports(session, deliveries, local, scorer, attempt_written)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE or attempt == _ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.0, 0.05 * attempt))
+            continue
+        if written is not None:
+            written.update(attempt_written)
+        return outcomes
+    raise AssertionError("unreachable")
+
+
+def _upsert_reports(
+    session: Session, deliveries: Sequence[Delivery], local: ZoneInfo, scorer: Scorer | None,
+    written: dict[Key, _State] | None,
+) -> list[ItemOutcome]:
     taxonomy = load_taxonomy(session)
     writer = BulkWriter(session)
     outcomes: list[ItemOutcome] = [ItemOutcome(d.index, Outcome.INVALID, errors=d.errors) for d in deliveries]
@@ -275,14 +308,15 @@ _WANTED = select(
 _LOCK_PG = (select(*_LOCK_COLUMNS)
             .join(_WANTED, and_(Report.source_system == _WANTED.c.source_system,
                                 Report.external_id == _WANTED.c.external_id))
-            .order_by(Report.id).with_for_update(of=Report))
+            .order_by(collate(Report.source_system, "C"), collate(Report.external_id, "C"))
+            .with_for_update(of=Report))
 # SQLite takes its write lock when the transaction begins (BEGIN IMMEDIATE): a plain read suffices.
 _LOCK_OTHER = select(*_LOCK_COLUMNS).where(
     tuple_(Report.source_system, Report.external_id).in_(bindparam("keys", expanding=True)))
 
 
 def _lock(session: Session, keys: list[Key], taxonomy: Taxonomy) -> dict[Key, _State]:
-    """Read and lock (PostgreSQL: FOR UPDATE, in id order) the stored state of these reports."""
+    """Read and lock (PostgreSQL: FOR UPDATE, in key order, as new rows are inserted) the stored state."""
     if not keys:
         return {}
     if session.get_bind().dialect.name == "postgresql":

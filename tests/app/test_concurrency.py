@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
 
+from app.db import make_engine
 from app.report.models import Report
+from tests.conftest import DatabaseFactory
 from tests.helpers import report
+from tests.live_server import live_server
 
 
 async def _post_all(app: FastAPI, requests: list[tuple[str, dict[str, object]]]) -> list[httpx.Response]:
@@ -60,3 +66,45 @@ def test_concurrent_versions_keep_the_highest(committing_app: FastAPI, engine: E
     with engine.connect() as connection:
         status = connection.scalar(select(Report.status).where(Report.source_system == source))
     assert status == "s20"
+
+
+
+def test_twelve_concurrent_overlapping_batches_neither_deadlock_nor_lose_a_report(
+        databases: DatabaseFactory, tmp_path: Path) -> None:
+    # Twelve integrations deliver 100-item batches over overlapping keys, in different orders, to a real
+    # server of three processes (true parallelism), five rounds; each round mixes new keys with updates
+    # of the previous round's. Every batch must answer 200 (a deadlock used to answer 503 "the database
+    # cannot be reached"), and every report must end stored once, at the highest version delivered.
+    url, key = databases.new(), "avk_concurrency-" + "k" * 40
+    env = {"AVVIK_DATABASE_URL": url, "AVVIK_BOOTSTRAP_API_KEY": key, "AVVIK_RATE_LIMIT_PER_MINUTE": "1000000"}
+    rng = random.Random(12)
+    highest: dict[str, int] = {}
+    previous: list[str] = []
+    with live_server(env, "--workers", "3", log=tmp_path / "server.log") as base, \
+            httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120) as client, \
+            ThreadPoolExecutor(max_workers=12) as pool:
+        assert client.post("/api/v1/reports", json=report("WARM-UP")).status_code == 201  # the model, once
+        for round_no in range(5):
+            keys_of_round = [f"DL-{round_no}-{i:03d}" for i in range(200)] + previous
+            batches = []
+            for n in range(12):
+                version = round_no * 100 + n + 1
+                keys = rng.sample(keys_of_round, 100)
+                for k in keys:
+                    highest[k] = max(highest.get(k, 0), version)
+                batches.append({"reports": [report(k, source_version=version, status=f"v{version}") for k in keys]})
+            answers = list(pool.map(lambda body: client.post("/api/v1/reports/batch", json=body), batches))
+            statuses = Counter(a.status_code for a in answers)
+            assert statuses == {200: 12}, (round_no, statuses, [a.text[:300] for a in answers if a.status_code != 200])
+            outcomes = Counter(r["outcome"] for a in answers for r in a.json()["results"])
+            assert set(outcomes) <= {"created", "updated", "stale"}, outcomes
+            previous = rng.sample(keys_of_round[:200], 100)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(select(Report.external_id, Report.source_version, Report.status)
+                                        .where(Report.external_id.like("DL-%"))).all()
+    finally:
+        engine.dispose()
+    assert Counter(e for e, _, _ in stored) == Counter(highest.keys()), "a report is missing or stored twice"
+    assert {e: (v, s) for e, v, s in stored} == {k: (str(v), f"v{v}") for k, v in highest.items()}
