@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from app.db import make_engine
@@ -108,3 +111,40 @@ def test_twelve_concurrent_overlapping_batches_neither_deadlock_nor_lose_a_repor
         engine.dispose()
     assert Counter(e for e, _, _ in stored) == Counter(highest.keys()), "a report is missing or stored twice"
     assert {e: (v, s) for e, v, s in stored} == {k: (str(v), f"v{v}") for k, v in highest.items()}
+
+
+@pytest.mark.postgres_only
+def test_a_deadlock_is_retried_inside_the_request_not_answered_503(committing_app: FastAPI, engine: Engine) -> None:
+    # A forced deadlock: another transaction holds B and then asks for A while the batch holds A and waits
+    # for B. PostgreSQL aborts the batch's statement (its deadlock check runs first); the service rolls
+    # back to its savepoint, which frees A, and runs the upsert again once the other transaction is done.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: nothing to deadlock")
+    source = committing_app.state.test_source_system
+    keys = ["LOCK-A", "LOCK-B"]
+    with TestClient(committing_app, raise_server_exceptions=False, headers=committing_app.state.test_headers) as client:
+        created = client.post("/api/v1/reports/batch",
+                              json={"reports": [report(k, source_system=source) for k in keys]})
+        assert created.json()["counts"] == {"created": 2}
+        deadlocks_before = _deadlocks(engine)
+        with engine.connect() as other, ThreadPoolExecutor(max_workers=1) as pool:
+            other.exec_driver_sql("SET deadlock_timeout = '10s'")  # so that the batch's backend detects it
+            lock = select(Report.id).where(Report.source_system == source).with_for_update()
+            other.execute(lock.where(Report.external_id == "LOCK-B"))
+            update = pool.submit(lambda: client.post("/api/v1/reports/batch", json={"reports": [
+                report(k, source_system=source, source_version=2, status="endret") for k in keys]}))
+            time.sleep(0.5)  # the batch has locked A and waits for B
+            other.execute(lock.where(Report.external_id == "LOCK-A"))  # returns once the batch rolled back
+            other.rollback()
+            answer = update.result(timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["counts"] == {"updated": 2}
+    assert _deadlocks(engine) > deadlocks_before
+    with engine.connect() as connection:
+        assert set(connection.scalars(select(Report.status).where(Report.source_system == source))) == {"endret"}
+
+
+def _deadlocks(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.exec_driver_sql(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").scalar() or 0)
