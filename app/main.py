@@ -92,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     app.state.single_valued_query = {}  # (method, path) -> its one-value query parameters (app.query)
     app.state.jwks = (
-        JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
+        JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds,
+                  settings.jwks_timeout_seconds)
         if settings.oidc_jwks_url else None
     )
     install_error_handlers(app)

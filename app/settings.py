@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = None  # e.g. https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys
     jwks_cache_seconds: int = Field(default=3600, ge=60)
     jwks_min_refetch_seconds: int = Field(default=60, ge=0)  # an unknown kid refetches at most this often
+    jwks_timeout_seconds: float = Field(default=5.0, gt=0, le=60)  # one whole key-set fetch, at most
 
     # App-role names as they appear in the token's `roles` claim (and in API keys).
     role_integration: str = "integration"
