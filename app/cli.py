@@ -60,9 +60,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Default: AVVIK_PORT")] = None,
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
-    """Serve the API with uvicorn."""
-    import uvicorn
-
+    """Serve the API with uvicorn (connection limits and timeouts: app/server.py)."""
+    from app import server
     from app.auth.keys import ensure_bootstrap_key
 
     settings = Settings()
@@ -75,8 +74,7 @@ def serve(
                    f"http://{host or settings.host}:{port or settings.port}/api/v1/taxonomy\n"
                    "Create keys for clients with `avvik apikey create`, then revoke this one "
                    "(`avvik apikey revoke bootstrap-admin`).\n")
-    uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level.lower(), access_log=False)
+    server.serve(settings, host or settings.host, port or settings.port, workers)
 
 
 def _session():  # type: ignore[no-untyped-def]

@@ -16,6 +16,14 @@ class Settings(BaseSettings):
     migration_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # `avvik serve` (app/server.py): an idle connection is closed this long after its last answer; a
+    # connection must send a whole request head within http_header_timeout_seconds; beyond max_connections
+    # open connections per process (and the descriptor limit) a new one is closed at once; a shutdown
+    # waits this long for requests in progress.
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
+    http_graceful_shutdown_seconds: int = Field(default=30, ge=1)
     # A batch of 1,000 ordinary reports is about 2 MB; 20,000-character descriptions need more.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=1000, ge=1)
