@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -180,9 +179,6 @@ def _casefold(value: str | None) -> str | None:
     return value.casefold() if value is not None else None
 
 
-_WRITING_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-
-
 class AppSession(Session):
     """A session that takes its connection at its first statement, as SQLAlchemy's sessions do; one
     marked as writing gets it in SQLite's write mode (BEGIN IMMEDIATE) at that moment."""
@@ -192,9 +188,10 @@ class AppSession(Session):
         bind = super().get_bind(*args, **kwargs)
         if not self.info.get(WRITES) or not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
             return bind
-        writing = _WRITING_ENGINES.get(bind)
+        # Kept on the engine (a reference cycle the collector frees with it), made once per engine.
+        writing: Engine | None = bind.__dict__.get("_avvik_writing")
         if writing is None:
-            writing = _WRITING_ENGINES[bind] = bind.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            writing = bind.__dict__["_avvik_writing"] = bind.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
         return writing
 
 
