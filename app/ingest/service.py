@@ -22,7 +22,7 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import String, and_, bindparam, collate, delete, func, select, tuple_, update
+from sqlalchemy import String, and_, bindparam, collate, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -47,6 +47,12 @@ _LOCK_CHUNK = 500  # keys per lock query where keys are bound one by one (SQLite
 # PostgreSQL: deadlock, serialisation failure. What is left after the retries is answered 503 with that reason.
 _RETRYABLE = frozenset({"40P01", "40001"})
 _ATTEMPTS = 5
+# A transaction-level advisory lock every PostgreSQL upsert holds: shared on a first attempt (upserts run
+# side by side), exclusive on a retry (it waits for the upserts under way, then runs alone, so it cannot
+# deadlock with another upsert again). Rolling back to the savepoint releases it with the rest.
+_UPSERT_LOCK_KEY = 0x6176_7669_6B00  # "avvik"
+_UPSERT_LOCK = {True: text("SELECT pg_advisory_xact_lock_shared(:key)"),
+                False: text("SELECT pg_advisory_xact_lock(:key)")}
 _REPORTS = Report.__table__
 _CHILDREN = (
     (ReportTargetGroup.__table__, ("report_id", "code")),
@@ -140,13 +146,15 @@ def upsert_reports(
     if session.get_bind().dialect.name != "postgresql":
         # SQLite: the transaction holds the write lock from its start, so nothing can deadlock it.
         return _upsert_reports(session, deliveries, local, scorer, written)
-    # Rows are locked and created in key order, but a report another transaction creates meanwhile is
-    # locked after ours are inserted, so overlapping concurrent batches can still deadlock. The request's
-    # transaction is the unit of work, so the retry is a savepoint inside it: rolled back, its locks
-    # are released and the whole upsert runs again against what the other transaction committed.
+    # Rows are locked and created in key order, but stored rows are locked before new ones are inserted,
+    # and two transactions may disagree on which keys exist (one was created meanwhile), so overlapping
+    # concurrent batches can still deadlock. The request's transaction is the unit of work, so the retry
+    # is a savepoint inside it: rolled back, its locks are released and the whole upsert runs again,
+    # alone (_UPSERT_LOCK), against what the other transactions committed.
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with session.begin_nested():
+                session.execute(_UPSERT_LOCK[attempt == 1], {"key": _UPSERT_LOCK_KEY})
                 attempt_written: dict[Key, _State] = {}
                 outcomes = _upsert_reports(session, deliveries, local, scorer, attempt_written)
         except DBAPIError as exc:
