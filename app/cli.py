@@ -16,16 +16,32 @@ apikey_cli = typer.Typer(help="Create, list and revoke API keys for machine clie
 cli.add_typer(apikey_cli, name="apikey")
 model_cli = typer.Typer(help="Train, evaluate, list and promote classifier models.", no_args_is_help=True)
 cli.add_typer(model_cli, name="model")
+db_cli = typer.Typer(help="Database roles (PostgreSQL).", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
 
 
 @cli.command()
 def migrate() -> None:
-    """Apply every migration to the configured database (AVVIK_DATABASE_URL)."""
+    """Apply every migration, as the schema's owner (AVVIK_MIGRATION_DATABASE_URL, else AVVIK_DATABASE_URL)."""
     from app.migrate import upgrade
 
     settings = Settings()
-    upgrade(settings.database_url)
-    typer.echo(f"migrated {_safe_url(settings.database_url)}")
+    upgrade(settings.owner_database_url)
+    typer.echo(f"migrated {_safe_url(settings.owner_database_url)}")
+
+
+@db_cli.command("grant")
+def db_grant(role: Annotated[str, typer.Option(help="The role `avvik serve` connects as")]) -> None:
+    """Give the runtime role what the service needs and no more (run as the owner, after `avvik migrate`)."""
+    from app.migrate import GrantError, grant_runtime_role
+
+    settings = Settings()
+    try:
+        grant_runtime_role(settings.owner_database_url, role)
+    except GrantError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"granted {role} the runtime privileges on {_safe_url(settings.owner_database_url)}")
 
 
 @cli.command()
@@ -35,7 +51,7 @@ def revision(message: str) -> None:
 
     from app.migrate import alembic_config
 
-    command.revision(alembic_config(Settings().database_url), message=message, autogenerate=True)
+    command.revision(alembic_config(Settings().owner_database_url), message=message, autogenerate=True)
 
 
 @cli.command()
@@ -44,11 +60,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Default: AVVIK_PORT")] = None,
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
-    """Serve the API with uvicorn."""
-    import uvicorn
-
+    """Serve the API with uvicorn (connection limits and timeouts: app/server.py)."""
+    from app import server
     from app.auth.keys import ensure_bootstrap_key
-    from app.observability.logs import logging_config
 
     settings = Settings()
     with _session() as session:
@@ -62,10 +76,7 @@ def serve(
                    "(`avvik apikey revoke bootstrap-admin`).\n")
     if workers > 1 and settings.metrics_enabled:
         prepare_multiprocess_metrics()
-    uvicorn.run("app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level.lower(), access_log=False,
-                log_config=logging_config(settings.log_format, settings.log_level),
-                server_header=False)  # naming the server and its version helps only an attacker
+    server.serve(settings, host or settings.host, port or settings.port, workers)
 
 
 def prepare_multiprocess_metrics() -> None:

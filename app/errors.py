@@ -175,17 +175,19 @@ def install_error_handlers(app: FastAPI) -> None:
         # busy, locked, unopenable or full databases have their own.
         if getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_ERROR":
             return _internal_error(request, exc)
-        return _unavailable()
+        return _unavailable(exc)
 
     @app.exception_handler(PoolTimeout)
     async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
         # Every pooled connection is busy or being (re)connected to a database that does not answer.
-        return _unavailable()
+        return error_response(503, ErrorBody(error="database_unavailable",
+                                             message="no database connection became free in time; retry later"),
+                              headers={"Retry-After": "5"})
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
-            return _unavailable()
+        if exc.connection_invalidated or _sqlstate(exc) in _DATABASE_REASONS:
+            return _unavailable(exc)
         return _internal_error(request, exc)
 
     @app.exception_handler(Exception)
@@ -205,12 +207,29 @@ def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
     return error_response(500, ErrorBody(error="internal_error", message="internal error"))
 
 
-def _unavailable() -> JSONResponse:
-    return error_response(
-        503,
-        ErrorBody(error="database_unavailable", message="the database cannot be reached; retry later"),
-        headers={"Retry-After": "5"},
-    )
+# What a 503 says, by the error's SQLSTATE: only a database that cannot be reached is called that.
+_DATABASE_REASONS = {
+    "40P01": ("database_busy", "concurrent writes to the same rows deadlocked and retrying did not resolve it; "
+                               "retry later"),
+    "40001": ("database_busy", "concurrent writes to the same rows conflicted and retrying did not resolve it; "
+                               "retry later"),
+    "55P03": ("database_busy", "waited too long for rows another transaction is writing (lock timeout); "
+                               "retry later"),
+    "57014": ("database_timeout", "a database statement ran past the statement timeout; retry later"),
+}
+_SQLITE_BUSY = ("database_busy", "the database is busy with another writer; retry later")
+_UNREACHABLE = ("database_unavailable", "the database cannot be reached; retry later")
+
+
+def _sqlstate(exc: DBAPIError | None) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
+def _unavailable(exc: DBAPIError | None = None) -> JSONResponse:
+    error, message = _DATABASE_REASONS.get(_sqlstate(exc) or "", _UNREACHABLE)
+    if getattr(getattr(exc, "orig", None), "sqlite_errorname", None) in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        error, message = _SQLITE_BUSY
+    return error_response(503, ErrorBody(error=error, message=message), headers={"Retry-After": "5"})
 
 
 def _http_error_name(status: int) -> str:

@@ -16,7 +16,7 @@ from app import health
 from app.audit.router import router as audit_router
 from app.auth.oidc import JwksCache
 from app.auth.ratelimit import RateLimiter
-from app.db import make_engine, make_sessionmaker
+from app.db import RoundTripLimits, make_engine, make_sessionmaker
 from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
 from app.middleware import (
@@ -54,7 +54,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     owns_engine = getattr(app.state, "engine", None) is None
     if owns_engine:
-        app.state.engine = make_engine(settings.database_url)
+        limits = RoundTripLimits(settings.statement_timeout_ms, settings.lock_timeout_ms,
+                                 settings.database_ping_timeout_ms)
+        app.state.engine = make_engine(settings.database_url, limits)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         if settings.metrics_enabled:
             metrics.watch_pool(app.state.engine)
@@ -112,7 +114,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     app.state.cursor_key = cursor_key(secret, settings.database_url)
     app.state.single_valued_query = {}  # (method, path) -> its one-value query parameters (app.query)
     app.state.jwks = (
-        JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds)
+        JwksCache(settings.oidc_jwks_url, settings.jwks_cache_seconds, settings.jwks_min_refetch_seconds,
+                  settings.jwks_timeout_seconds)
         if settings.oidc_jwks_url else None
     )
     install_error_handlers(app)

@@ -13,13 +13,28 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AVVIK_", env_file=".env", extra="ignore")
 
-    database_url: str = "sqlite:///var/avvik.db"
+    database_url: str = "sqlite:///var/avvik.db"  # what `avvik serve` connects as (the runtime role)
+    # What `avvik migrate` connects as: the role that owns the schema (default: database_url).
+    migration_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # `avvik serve` (app/server.py): an idle connection is closed this long after its last answer; a
+    # connection must send a whole request head within http_header_timeout_seconds; beyond max_connections
+    # open connections per process (and the descriptor limit) a new one is closed at once; a shutdown
+    # waits this long for requests in progress.
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
+    http_graceful_shutdown_seconds: int = Field(default=30, ge=1)
     # A batch of 1,000 ordinary reports is about 2 MB; 20,000-character descriptions need more.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=1000, ge=1)
-    statement_timeout_ms: int = Field(default=15_000, ge=100)  # PostgreSQL: the longest one statement may run
+    # PostgreSQL, the server's connections: the longest one statement may run, and wait for a row or table
+    # lock, before it is cancelled (503); and how long a pooled connection's check may take on checkout.
+    # No answer within statement_timeout_ms + database_ping_timeout_ms means the database is gone (503).
+    statement_timeout_ms: int = Field(default=15_000, ge=100)
+    lock_timeout_ms: int = Field(default=10_000, ge=100)
+    database_ping_timeout_ms: int = Field(default=2_000, ge=100)
     docs_enabled: bool = True
     log_level: str = "INFO"
     # auto: plain text when stderr is a terminal, JSON lines otherwise (for a log collector).
@@ -41,6 +56,7 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = None  # e.g. https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys
     jwks_cache_seconds: int = Field(default=3600, ge=60)
     jwks_min_refetch_seconds: int = Field(default=60, ge=0)  # an unknown kid refetches at most this often
+    jwks_timeout_seconds: float = Field(default=5.0, gt=0, le=60)  # one whole key-set fetch, at most
 
     # App-role names as they appear in the token's `roles` claim (and in API keys).
     role_integration: str = "integration"
@@ -68,3 +84,8 @@ class Settings(BaseSettings):
 
     # The share of unflagged reports mixed into the review queue to measure what the classifier misses.
     audit_sample_share: float = Field(default=0.02, ge=0.0, le=1.0)
+
+    @property
+    def owner_database_url(self) -> str:
+        """The URL migrations and grants run with."""
+        return self.migration_database_url or self.database_url

@@ -3,7 +3,10 @@
 The app is pointed at the proxy's port instead of the database's. `cut()` closes every live connection
 (the app sees the server go away mid-conversation) and then either resets new connections at once
 (`refuse`: a server that is down) or accepts them and never answers (`blackhole`: a network that drops
-packets, where only the client's own timeouts end the wait). `restore()` forwards again. `cut_after(n)`
+packets, where only the client's own timeouts end the wait). `cut("blackhole", keep_open=True)` leaves the
+live connections open and silently drops what either side sends on them: a peer that vanished behind
+something that still keeps TCP alive, so only the client's own deadlines end the wait (on loopback the
+kernel acknowledges everything, so TCP keepalives cannot notice). `restore()` forwards again. `cut_after(n)`
 arms a cut that fires inside the proxy once n more bytes have gone from the client to the server, so a
 test can cut in the middle of a transaction without racing it.
 
@@ -33,6 +36,7 @@ class TcpProxy:
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._mode: CutMode | None = None  # None: forwarding
+        self._frozen = False  # live connections stay open but forward nothing
         self._live: set[socket.socket] = set()  # both ends of every forwarded connection
         self._held: list[socket.socket] = []  # black-holed connections, closed on restore
         self._armed_at: int | None = None
@@ -55,10 +59,14 @@ class TcpProxy:
         with self._lock:
             return self._mode is not None
 
-    def cut(self, mode: CutMode = "refuse") -> None:
-        """Close every live connection, then refuse (reset) or black-hole new ones until restore()."""
+    def cut(self, mode: CutMode = "refuse", keep_open: bool = False) -> None:
+        """Close every live connection (or, with keep_open, silence it), then refuse (reset) or black-hole
+        new ones until restore()."""
         with self._lock:
-            self._cut_locked(mode)
+            if keep_open:
+                self._mode, self._frozen, self._armed_at = mode, True, None
+            else:
+                self._cut_locked(mode)
 
     def cut_after(self, nbytes: int, mode: CutMode = "refuse") -> None:
         """Cut once `nbytes` more bytes have been forwarded from client to server."""
@@ -69,7 +77,9 @@ class TcpProxy:
     def restore(self) -> None:
         """Forward new connections again (connections closed by the cut stay closed)."""
         with self._lock:
-            self._mode = None
+            if self._frozen:
+                self._cut_locked("refuse")  # silenced connections are mid-conversation: end them
+            self._mode, self._frozen = None, False
             self._armed_at = None
             held, self._held = self._held, []
         for sock in held:
@@ -146,6 +156,8 @@ class TcpProxy:
                 if to_server and self._count(len(data)):
                     # The armed cut fires before this chunk is forwarded: the server never sees it.
                     return
+                if self._frozen:
+                    continue  # read and dropped: the sender's kernel sees it delivered
                 sink.sendall(data)
         except OSError:
             pass  # a cut or the other side closed the connection: both ends are closed below

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from app.errors import Unavailable
 # Fixed in code, never read from the token: this is what makes `alg: none` and HS256-with-the-public-key
 # attacks fail.
 ALGORITHMS = ["RS256"]
+# After a failed fetch, calls answer 503 at once for this long instead of each trying again: a key set
+# that does not answer must not hold every signing-in request for a fetch timeout of its own.
+FAILED_FETCH_MEMORY_S = 10
+MAX_JWKS_BYTES = 1024 * 1024  # Entra ID's key set is a few kilobytes
 
 
 class InvalidToken(Exception):
@@ -32,7 +37,11 @@ class TokenClaims:
 
 
 class JwksCache:
-    """The issuer's signing keys, cached; an unknown key id refetches at most once per interval."""
+    """The issuer's signing keys, cached; an unknown key id refetches at most once per interval.
+
+    One fetch at a time: concurrent callers wait for it (at most `timeout` seconds, a whole fetch's
+    deadline) and use its result, and a failure is remembered for FAILED_FETCH_MEMORY_S.
+    """
 
     def __init__(self, url: str, cache_seconds: int, min_refetch_seconds: int, timeout: float = 5.0) -> None:
         self.url = url
@@ -41,6 +50,7 @@ class JwksCache:
         self.timeout = timeout
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._failed_at = float("-inf")
         self._lock = threading.Lock()
         self.fetches = 0
 
@@ -57,22 +67,45 @@ class JwksCache:
             return self._keys[kid]
 
     def _fetch(self, now: float, required: bool) -> None:
+        if time.monotonic() - self._failed_at < FAILED_FETCH_MEMORY_S:
+            # The fetch this caller waited for (or one just before) failed: do not queue another.
+            if required:
+                raise _keys_unavailable()
+            return
         try:
             self.fetches += 1
-            response = httpx.get(self.url, timeout=self.timeout)
-            response.raise_for_status()
             keys = {}
-            for jwk in response.json().get("keys", []):
+            for jwk in json.loads(self._download()).get("keys", []):
                 if jwk.get("kty") == "RSA" and jwk.get("kid") and jwk.get("use", "sig") == "sig":
                     keys[jwk["kid"]] = PyJWK(jwk, algorithm="RS256")
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+        except (httpx.HTTPError, ValueError, AttributeError, jwt.PyJWTError) as exc:
+            self._failed_at = time.monotonic()
             if required:
-                raise Unavailable("the identity provider's signing keys cannot be fetched",
-                                  headers={"Retry-After": "30"}) from exc
+                raise _keys_unavailable() from exc
             self._fetched_at = now  # keep the old keys, and do not hammer the issuer
             return
         self._keys = keys
         self._fetched_at = now
+
+    def _download(self) -> bytes:
+        """The key set's bytes, within `timeout` seconds in all (httpx's timeouts are per read, so a server
+        that trickles bytes would otherwise hold the fetch for ever) and MAX_JWKS_BYTES."""
+        deadline = time.monotonic() + self.timeout
+        body = bytearray()
+        with httpx.Client(timeout=self.timeout) as client, client.stream("GET", self.url) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise ValueError("key set too large")
+                if time.monotonic() > deadline:
+                    raise httpx.TimeoutException("key set fetch took too long")
+        return bytes(body)
+
+
+def _keys_unavailable() -> Unavailable:
+    return Unavailable("the identity provider's signing keys cannot be fetched",
+                       headers={"Retry-After": str(FAILED_FETCH_MEMORY_S)})
 
 
 def verify_token(token: str, jwks: JwksCache, issuer: str, audience: str, tenant_id: str) -> TokenClaims:

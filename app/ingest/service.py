@@ -14,6 +14,8 @@ the id and the versions, never stored text: any case number can be delivered by 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,8 +24,9 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import String, and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import String, and_, bindparam, collate, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -42,6 +45,15 @@ logger = logging.getLogger("avvik")
 Key = tuple[str, str]
 _REPORT_ADAPTER = TypeAdapter(ReportIn)
 _LOCK_CHUNK = 500  # keys per lock query where keys are bound one by one (SQLite allows 32,766 parameters)
+# PostgreSQL: deadlock, serialisation failure. What is left after the retries is answered 503 with that reason.
+_RETRYABLE = frozenset({"40P01", "40001"})
+_ATTEMPTS = 5
+# A transaction-level advisory lock every PostgreSQL upsert holds: shared on a first attempt (upserts run
+# side by side), exclusive on a retry (it waits for the upserts under way, then runs alone, so it cannot
+# deadlock with another upsert again). Rolling back to the savepoint releases it with the rest.
+_UPSERT_LOCK_KEY = 0x6176_7669_6B00  # "avvik"
+_UPSERT_LOCK = {True: text("SELECT pg_advisory_xact_lock_shared(:key)"),
+                False: text("SELECT pg_advisory_xact_lock(:key)")}
 _REPORTS = Report.__table__
 _CHILDREN = (
     (ReportTargetGroup.__table__, ("report_id", "code")),
@@ -138,6 +150,31 @@ def upsert_reports(
     New and changed reports are scored by `scorer` (if given) in the same transaction, and their
     effective labels are computed before they are written, so each row is written once.
     """
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite: the transaction holds the write lock from its start, so nothing can deadlock it.
+        return _upsert_reports(session, deliveries, local, scorer)
+    # Rows are locked and created in key order, but stored rows are locked before new ones are inserted,
+    # and two transactions may disagree on which keys exist (one was created meanwhile), so overlapping
+    # concurrent batches can still deadlock. The request's transaction is the unit of work, so the retry
+    # is a savepoint inside it: rolled back, its locks are released and the whole upsert runs again,
+    # alone (_UPSERT_LOCK), against what the other transactions committed.
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                session.execute(_UPSERT_LOCK[attempt == 1], {"key": _UPSERT_LOCK_KEY})
+                outcomes = _upsert_reports(session, deliveries, local, scorer)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE or attempt == _ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.0, 0.05 * attempt))
+            continue
+        return outcomes
+    raise AssertionError("unreachable")
+
+
+def _upsert_reports(
+    session: Session, deliveries: Sequence[Delivery], local: ZoneInfo, scorer: Scorer | None,
+) -> list[ItemOutcome]:
     taxonomy = load_taxonomy(session)
     writer = BulkWriter(session)
     outcomes: list[ItemOutcome] = [ItemOutcome(d.index, Outcome.INVALID, errors=d.errors) for d in deliveries]
@@ -304,14 +341,15 @@ _WANTED = select(
 _LOCK_PG = (select(*_LOCK_COLUMNS)
             .join(_WANTED, and_(Report.source_system == _WANTED.c.source_system,
                                 Report.external_id == _WANTED.c.external_id))
-            .order_by(Report.id).with_for_update(of=Report))
+            .order_by(collate(Report.source_system, "C"), collate(Report.external_id, "C"))
+            .with_for_update(of=Report))
 # SQLite takes its write lock when the transaction begins (BEGIN IMMEDIATE): a plain read suffices.
 _LOCK_OTHER = select(*_LOCK_COLUMNS).where(
     tuple_(Report.source_system, Report.external_id).in_(bindparam("keys", expanding=True)))
 
 
 def _lock(session: Session, keys: list[Key], taxonomy: Taxonomy) -> dict[Key, _State]:
-    """Read and lock (PostgreSQL: FOR UPDATE, in id order) the stored state of these reports."""
+    """Read and lock (PostgreSQL: FOR UPDATE, in key order, as new rows are inserted) the stored state."""
     if not keys:
         return {}
     if session.get_bind().dialect.name == "postgresql":

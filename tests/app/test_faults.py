@@ -39,8 +39,8 @@ pytestmark = [
     pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"needs PostgreSQL ({PG_ENV})"),
 ]
 
-# What "not a hang" means here: the database's connect timeout and the pool's wait are each a few
-# seconds (app/db.py), so no answer during an outage may take longer than this.
+# What "not a hang" means here: the check of a pooled connection (2 s), the connect timeout (3 s) and the
+# pool's wait (5 s) are each a few seconds (app/db.py), so no answer during an outage may take longer.
 OUTAGE_ANSWER_BOUND_S = 10.0
 SOURCE = "faults"
 
@@ -54,10 +54,10 @@ class FaultRig:
     proxy: TcpProxy
     headers: dict[str, str]
 
-    def client(self) -> TestClient:
+    def client(self, **overrides: object) -> TestClient:
         """A client of a fresh app whose database is the proxy (its own engine, as in production)."""
         proxied = make_url(self.url).set(host="127.0.0.1", port=self.proxy.port)
-        app = create_app(settings_for(proxied.render_as_string(hide_password=False)))
+        app = create_app(settings_for(proxied.render_as_string(hide_password=False), **overrides))
         return TestClient(app, raise_server_exceptions=False, headers=self.headers)
 
     def stored(self, external_ids: list[str]) -> set[str]:
@@ -163,6 +163,56 @@ def test_outage_is_503_quickly_recovers_by_itself_and_loses_nothing_acknowledged
         counts = connection.execute(select(Report.external_id, func.count()).where(
             Report.source_system == SOURCE, Report.external_id.in_(acked)).group_by(Report.external_id)).all()
     assert dict(counts) == dict.fromkeys(acked, 1)
+
+
+def test_a_black_hole_behind_open_pooled_connections_is_503_within_the_bound(rig: FaultRig) -> None:
+    # The peer goes silent on connections the pool already holds (nothing is closed, nothing answers):
+    # each call's check of its pooled connection gives up after the ping timeout, the reconnect after the
+    # connect timeout, and /readyz says so too.
+    with rig.client() as client:
+        for _ in range(3):
+            assert client.get("/api/v1/reports", params={"limit": 5}).status_code == 200
+        assert client.get("/readyz").status_code == 200
+        pooled = rig.proxy.live_connections()
+        assert pooled > 0
+        rig.proxy.cut("blackhole", keep_open=True)
+        assert rig.proxy.live_connections() == pooled  # open, but silent
+        body = report(_ids("HOLE", 1)[0], source_system=SOURCE)
+        for what, call in _outage_calls(client, body).items():
+            answer, seconds = _timed(call)
+            _assert_unavailable(answer, seconds, f"{what} behind a silent pooled connection")
+        rig.proxy.restore()
+        first, seconds = _timed(lambda: client.get("/readyz"))
+        assert first.status_code == 200 and seconds < OUTAGE_ANSWER_BOUND_S, first.text
+        assert client.post("/api/v1/reports", json=body).status_code == 201
+    assert rig.stored([body["external_id"]]) == {body["external_id"]}
+
+
+def test_a_statement_in_flight_when_the_peer_goes_silent_is_503_after_the_answer_timeout(rig: FaultRig) -> None:
+    # The server has the statement when the black hole opens: no answer can come back. A live server
+    # answers within its statement timeout, so the client waits that plus the ping timeout, then 503.
+    statement_ms, ping_ms = 3_000, 1_000
+    external_id = _ids("INFLIGHT", 1)[0]
+    with rig.client(statement_timeout_ms=statement_ms, lock_timeout_ms=statement_ms,
+                    database_ping_timeout_ms=ping_ms) as client:
+        assert client.post("/api/v1/reports", json=report(external_id, source_system=SOURCE)).status_code == 201
+        with rig.direct.connect() as blocker, ThreadPoolExecutor(max_workers=1) as pool:
+            # Hold the report's row so that the update waits inside the server, then silence the network.
+            blocker.execute(select(Report.id).where(Report.external_id == external_id).with_for_update())
+            update = pool.submit(_timed, lambda: client.post("/api/v1/reports", json=report(
+                external_id, source_system=SOURCE, source_version=2, status="endret")))
+            time.sleep(0.5)
+            rig.proxy.cut("blackhole", keep_open=True)
+            blocker.rollback()
+            answer, seconds = update.result(timeout=60)
+        _assert_unavailable(answer, seconds, "an update in flight")
+        assert seconds < (statement_ms + ping_ms) / 1000 + 2.0, seconds
+        rig.proxy.restore()
+        assert client.get("/readyz").status_code == 200
+    with rig.direct.connect() as connection:
+        # The silenced transaction never committed: the server rolled it back when its connection closed.
+        status = connection.scalar(select(Report.status).where(Report.external_id == external_id))
+    assert status == "registrert"
 
 
 def test_a_burst_of_calls_into_a_black_hole_is_all_503_within_the_bound(rig: FaultRig) -> None:

@@ -29,7 +29,8 @@ def test_readyz_and_api_are_503_when_the_database_is_unreachable() -> None:
                         _env_file=None)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         ready = client.get("/readyz")
-        api = client.get("/api/v1/reports")
+        # With a key to look up: a caller without credentials is refused (401) before any connection is taken.
+        api = client.get("/api/v1/reports", headers={"X-API-Key": "avk_" + "x" * 40})
     assert ready.status_code == 503 and ready.json()["detail"] == "database unreachable"
     assert api.status_code == 503 and api.headers["retry-after"]
     assert api.json()["error"] == "database_unavailable"

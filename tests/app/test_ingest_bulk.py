@@ -132,11 +132,10 @@ def test_a_bulk_insert_that_breaks_a_constraint_raises_sqlalchemy_errors(session
 
 
 @pytest.fixture
-def impatient_app(database_url: str, engine: Engine) -> Iterator[FastAPI]:
-    """An app that commits, with a short statement timeout; its rows and key are removed afterwards."""
-    app = create_app(settings_for(database_url, statement_timeout_ms=300))
-    app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+def impatient_app(database_url: str, engine: Engine, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
+    """An app that commits, with a short statement or lock timeout (the param) on an engine of its own
+    (the limits are its connections' own); its rows and key are removed afterwards."""
+    app = create_app(settings_for(database_url, **getattr(request, "param", {"statement_timeout_ms": 300})))
     source, name = f"test-{uuid.uuid4().hex[:10]}", f"impatient-{uuid.uuid4().hex[:8]}"
     app.state.test_source_system = source
     with make_sessionmaker(engine).begin() as session:
@@ -148,7 +147,11 @@ def impatient_app(database_url: str, engine: Engine) -> Iterator[FastAPI]:
 
 
 @pytest.mark.postgres_only
-def test_waiting_past_the_statement_timeout_answers_503(impatient_app: FastAPI, engine: Engine) -> None:
+@pytest.mark.parametrize(("impatient_app", "reason"), [
+    ({"statement_timeout_ms": 300}, "database_timeout"),
+    ({"statement_timeout_ms": 5_000, "lock_timeout_ms": 300}, "database_busy"),
+], indirect=["impatient_app"], ids=["statement", "lock"])
+def test_waiting_past_the_statement_timeout_answers_503(impatient_app: FastAPI, engine: Engine, reason: str) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("statement timeouts are PostgreSQL's")
     source = impatient_app.state.test_source_system
@@ -168,5 +171,8 @@ def test_waiting_past_the_statement_timeout_answers_503(impatient_app: FastAPI, 
         blocker.rollback()
     assert (single.status_code, batch.status_code) == (503, 503)
     assert single.headers["retry-after"] and batch.headers["retry-after"]
+    # The true reason (a statement ran too long, or waited too long for another writer's lock), not "the
+    # database cannot be reached".
+    assert single.json()["error"] == batch.json()["error"] == reason, single.text
     with engine.connect() as connection:
         assert connection.scalar(select(Report.id).where(Report.source_system == source)) is None
