@@ -537,11 +537,14 @@ async def post_decision(request: Request, report_id: int, current: Adviser, sess
         body = ReviewIn.model_validate(values)
     except ValidationError as exc:
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "decision"
-            errors[field if field in values else "correction"] = (
-                "Velg en beslutning." if field == "decision" else
-                "Ved «Rett opp» må du velge kategori, målgrupper eller tjenester." if field not in values else
-                "Ugyldig verdi.")
+            # A whole-model error is the rule that a correction must say what is right.
+            field = str(error["loc"][0]) if error["loc"] else "correction"
+            if field == "decision":
+                errors["decision"] = "Velg en beslutning."
+            elif field == "comment":
+                errors["comment"] = "Kommentaren er for lang (høyst 2000 tegn)."
+            else:
+                errors["correction"] = "Ved retting må du velge kategori, målgrupper eller tjenester."
     seen = int(str(form.get("seen_review", "0")) or 0) if str(form.get("seen_review", "0")).isdigit() else -1
     from_queue = form.get("from_queue") == "1"
     meanwhile = None
