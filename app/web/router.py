@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,12 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
 
 from app.audit import service as audit
 from app.auth.dependencies import Authorize
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
-from app.errors import DomainError, FieldError, InvalidInput, TooManyRequests
+from app.errors import DomainError, FieldError, InvalidInput, NotFound, TooManyRequests
 from app.export import csv_response
 from app.registry import service as registry_service
 from app.report import export as report_export
@@ -42,8 +43,11 @@ from app.web import session as web_session
 from app.web.assets import serve_asset
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.trim_blocks = TEMPLATES.env.lstrip_blocks = True  # no template indentation in the page weight
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-QUEUE_WINDOW = 500  # the queue page counts up to this many waiting reports; beyond it says "over 500"
+# The queue page reads this many waiting reports (its counter says "over 100" beyond): every decision answers
+# with the next report and the counter, so this read is in the decision's round trip.
+QUEUE_WINDOW = 100
 TARGET_CATEGORY = "samhandling_barn_unge"
 SIGNIN_COOKIE = "avvik_innlogging"  # double-submit token of the sign-in form (login CSRF)
 DECISION_WORDS = {"confirm": "Er en sak", "reject": "Ikke en sak", "correct": "Rettet"}
@@ -144,6 +148,12 @@ class CsrfRefused(DomainError):
                          "igjen.")
 
 
+async def form_data(request: Request) -> FormData:
+    """The submitted form, read before a (synchronous) route runs in the thread pool."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(form_data)]
 Adviser = Annotated[web_session.Current, Depends(PageAuthorize(frozenset({Role.ADVISER})))]
 AdviserStatus = Annotated[web_session.Current, Depends(PageAuthorize(frozenset({Role.ADVISER}), slide=False))]
 Admin = Annotated[web_session.Current, Depends(PageAuthorize(frozenset({Role.ADMIN})))]
@@ -393,10 +403,10 @@ def taxonomy_choices(session: Any) -> dict[str, list[tuple[str, str]]]:
                                key=lambda pair: pair[1]) for kind in CodeKind}
 
 
-def labels_of(session: Any) -> dict[str, str]:
-    """Every code's label (retired codes too), to show codes as words."""
+def labels_of(session: Any) -> dict[str, dict[str, str]]:
+    """Every code's label by kind (retired codes too; an agency and a service may share a code)."""
     taxonomy = load_taxonomy(session)
-    return {code: row.label for kind in CodeKind for code, row in taxonomy.codes[kind].items()}
+    return {kind.value: {code: row.label for code, row in taxonomy.codes[kind].items()} for kind in CodeKind}
 
 
 # ---- the queue and the report ---------------------------------------------------------------------------------
@@ -416,16 +426,11 @@ def report_context(session: Any, request: Request, current: web_session.Current,
     report = report_service.get_report(session, report_id, departments)
     detail = report_service.detail(report)
     history = review_service.history(session, report_id, departments)
-    try:
-        similar = stats_service.similar(session, report_id, ReportListQuery(), request.app.state.local_tz,
-                                        departments, 5).items
-    except DomainError:
-        similar = []
-    audit.record(session, request, current.principal, "report.read",
-                 report_ids=[report_id, *extra_ids, *(s.report.id for s in similar)], detail="web")
+    audit.record(session, request, current.principal, "report.read", report_ids=[report_id, *extra_ids],
+                 detail="web")
     explanation = detail.classification.explanation if detail.classification else []
     return {
-        "report": detail, "history": history, "similar": similar, "choices": taxonomy_choices(session),
+        "report": detail, "history": history, "choices": taxonomy_choices(session),
         "labels": labels_of(session), "provenance_words": PROVENANCE_WORDS, "decision_words": DECISION_WORDS,
         "title_segments": views.mark_terms(detail.title, explanation),
         "description_segments": views.mark_terms(detail.description, explanation),
@@ -494,6 +499,16 @@ def report_page(request: Request, report_id: int, session: SessionDep, current: 
         "lagret") == "1"}, current=current)
 
 
+@router.get("/avvik/{report_id}/lignende")
+def similar_fragment(request: Request, report_id: int, session: SessionDep, current: Adviser) -> HTMLResponse:
+    """Reports like this one (loaded after the report by htmx: comparing texts is the slowest part)."""
+    departments = current.principal.departments
+    result = stats_service.similar(session, report_id, ReportListQuery(), request.app.state.local_tz, departments, 5)
+    audit.record(session, request, current.principal, "report.similar",
+                 report_ids=[report_id, *(i.report.id for i in result.items)], detail="web")
+    return render(request, "partials/similar.html", {"similar": result.items}, current=current)
+
+
 class DecidedMeanwhile(Exception):
     """Someone decided on the report after this page was shown: the decision was not recorded."""
 
@@ -522,9 +537,8 @@ def decide(session: Any, request: Request, principal: Principal, report_id: int,
 
 
 @router.post("/avvik/{report_id}/vurdering")
-async def post_decision(request: Request, report_id: int, current: Adviser, session: SessionDep) -> Response:
+def post_decision(request: Request, report_id: int, current: Adviser, session: SessionDep, form: FormDep) -> Response:
     """A decision from the report page or the queue; in the queue, the next report comes back (htmx)."""
-    form = await request.form()
     decision = str(form.get("decision", ""))
     errors: dict[str, str] = {}
     body: ReviewIn | None = None
@@ -580,8 +594,6 @@ async def post_decision(request: Request, report_id: int, current: Adviser, sess
 
 def filter_values_from_qs(qs: str) -> list[tuple[str, str]]:
     """The pairs of a query string carried in a hidden field."""
-    from urllib.parse import parse_qsl
-
     return parse_qsl(qs[:2000], keep_blank_values=False)
 
 
@@ -624,16 +636,14 @@ def list_page(request: Request, session: SessionDep, current: Adviser) -> HTMLRe
 
 
 @router.post("/avvik")
-async def list_search(request: Request, session: SessionDep, current: Adviser) -> HTMLResponse:
+def list_search(request: Request, session: SessionDep, current: Adviser, form: FormDep) -> HTMLResponse:
     """The list with a free-text search: `q` travels in the body, never in a URL (logs, history, proxies)."""
-    form = await request.form()
     return list_page_response(request, session, current, [(k, v) for k, v in form.multi_items()])
 
 
 @router.post("/avvik/eksport")
-async def list_export(request: Request, session: SessionDep, current: Adviser) -> Response:
+def list_export(request: Request, session: SessionDep, current: Adviser, form: FormDep) -> Response:
     """Every report under the filter as CSV or XLSX, audited as the API's exports."""
-    form = await request.form()
     wanted = str(form.get("format", "csv"))
     if wanted not in ("csv", "xlsx"):
         raise InvalidInput("format", [FieldError(field="format", reason="csv eller xlsx")])
@@ -680,17 +690,18 @@ def statistics(session: Any, request: Request, current: web_session.Current, f: 
     return {"counts": counts, "trend": trend, "matrix": matrix, "recurring": recurring, "estimate": estimate}
 
 
-def counts_grid(counts: Any, labels: dict[str, str]) -> dict[str, Any]:
+def counts_grid(counts: Any, labels: dict[str, dict[str, str]]) -> dict[str, Any]:
     """The month × target group table and its stacked-bar chart (top seven groups, the rest as one)."""
     periods = sorted({r.key.get("period") for r in counts.rows if r.key.get("period")})
     groups: dict[str, dict[str, int]] = {}
     for row in counts.rows:
         period, group = row.key.get("period"), row.key.get("target_group") or "uten_malgruppe"
-        if period and row.confirmed.value:
-            groups.setdefault(group, {})[period] = (row.with_suggestions or row.confirmed).value or 0
+        value = (row.with_suggestions or row.confirmed).value
+        if period and value:
+            groups.setdefault(group, {})[period] = value
     totals = sorted(groups, key=lambda g: -sum(groups[g].values()))
     shown, rest = totals[:7], totals[7:]
-    series = [(labels.get(g, "Uten målgruppe"), [groups[g].get(p, 0) for p in periods]) for g in shown]
+    series = [(labels["target_group"].get(g, "Uten målgruppe"), [groups[g].get(p, 0) for p in periods]) for g in shown]
     if rest:
         series.append(("Andre målgrupper", [sum(groups[g].get(p, 0) for g in rest) for p in periods]))
     return {"periods": periods, "groups": totals, "cells": groups,
@@ -715,7 +726,8 @@ def stats_page(request: Request, session: SessionDep, current: Adviser) -> HTMLR
             trend_points = figures["trend"].points
             service_pairs = figures["matrix"].service_pairs
             names = sorted({p.a for p in service_pairs[:40]} | {p.b for p in service_pairs[:40]})[:12]
-            cells, side = views.heatmap(names, {(p.a, p.b): p.count for p in service_pairs})
+            cells, side = views.heatmap(names, {(p.a, p.b): p.count for p in service_pairs},
+                                        labels["service"])
             audit.record(session, request, current.principal, "stats.recurring", detail="web",
                          report_ids=[i for g in figures["recurring"].groups for i in g.example_ids],
                          query=parsed.query.model_dump(mode="json", exclude={"format"}))
@@ -737,7 +749,7 @@ STATS_PARTS = {"antall": ("counts", stats_export.counts_table), "trend": ("trend
 def stats_csv(request: Request, part: str, session: SessionDep, current: Adviser) -> Response:
     """The numbers of one part of the statistics page, exactly as shown, as CSV."""
     if part not in STATS_PARTS:
-        raise report_service_not_found()
+        raise NotFound("no such page")
     parsed = stats_filter(request)
     if parsed.errors:
         raise InvalidInput("filter", [FieldError(field=k, reason=v) for k, v in parsed.errors.items()])
@@ -748,13 +760,6 @@ def stats_csv(request: Request, part: str, session: SessionDep, current: Adviser
                      report_ids=[i for g in figures["recurring"].groups for i in g.report_ids])
     columns, rows = table(figures[name])
     return csv_response(f"statistikk-{part}.csv", columns, rows)
-
-
-def report_service_not_found() -> DomainError:
-    """The 404 of a page that does not exist."""
-    from app.errors import NotFound
-
-    return NotFound("no such page")
 
 
 @router.get("/")

@@ -77,15 +77,14 @@ def estimate_words(estimate: Any) -> str | None:
     return f"mellom {low} og {high} saker, trolig {round(estimate.estimated_total)}"
 
 
-def nice_max(value: float) -> int:
-    """A round axis maximum at or above value (1, 2, 5 × 10^n)."""
-    if value <= 0:
-        return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if step * power >= value:
-            return int(step * power)
-    return int(10 * power)
+def axis(value: float) -> tuple[int, int]:
+    """A whole-number axis from 0 to at least value: (top, step), the step 1, 2 or 5 × 10^n, about four steps."""
+    if value <= 4:
+        return 4, 1
+    rough = value / 4
+    power = 10 ** math.floor(math.log10(rough))
+    step = next(int(m * power) for m in (1, 2, 5, 10) if m * power >= rough)
+    return step * math.ceil(value / step), step
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ LEFT, BOTTOM, TOP, WIDTH, HEIGHT = 44, 40, 10, 720, 260
 def stacked_bars(periods: list[str], series: list[tuple[str, list[int]]]) -> Chart:
     """Stacked bars per period, one colour per series (at most eight)."""
     totals = [sum(values[i] for _, values in series) for i in range(len(periods))]
-    top = nice_max(max(totals, default=0))
+    top, tick = axis(max(totals, default=0))
     plot_w, plot_h = WIDTH - LEFT - 10, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(periods), 1)
     bars: list[Bar] = []
@@ -134,23 +133,23 @@ def stacked_bars(periods: list[str], series: list[tuple[str, list[int]]]) -> Cha
                 bars.append(Bar(LEFT + i * step + step * 0.15, y, step * 0.7, h, PALETTE[j % len(PALETTE)],
                                 f"{period}, {name}: {n}"))
                 base += n
-    return Chart(WIDTH, HEIGHT, bars, _ticks(top, plot_h), _x_labels(periods, step),
+    return Chart(WIDTH, HEIGHT, bars, _ticks(top, tick, plot_h), _x_labels(periods, step),
                  [(PALETTE[j % len(PALETTE)], name) for j, (name, _) in enumerate(series)])
 
 
 def line(periods: list[str], values: list[int | None], name: str) -> Chart:
     """A line through the values of each period; missing (hidden) values break nothing, they are skipped."""
-    top = nice_max(max((v for v in values if v is not None), default=0))
+    top, tick = axis(max((v for v in values if v is not None), default=0))
     plot_w, plot_h = WIDTH - LEFT - 10, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(periods), 1)
     dots = [(LEFT + i * step + step / 2, TOP + plot_h - plot_h * v / top, f"{p}: {v}")
             for i, (p, v) in enumerate(zip(periods, values, strict=True)) if v is not None]
-    return Chart(WIDTH, HEIGHT, [], _ticks(top, plot_h), _x_labels(periods, step), [(PALETTE[0], name)],
+    return Chart(WIDTH, HEIGHT, [], _ticks(top, tick, plot_h), _x_labels(periods, step), [(PALETTE[0], name)],
                  points=" ".join(f"{x:.1f},{y:.1f}" for x, y, _ in dots), dots=dots)
 
 
-def _ticks(top: int, plot_h: float) -> list[tuple[float, str]]:
-    return [(TOP + plot_h - plot_h * k / 4, f"{top * k / 4:g}") for k in range(5)]
+def _ticks(top: int, step: int, plot_h: float) -> list[tuple[float, str]]:
+    return [(TOP + plot_h - plot_h * n / top, str(n)) for n in range(0, top + 1, step)]
 
 
 def _x_labels(periods: list[str], step: float) -> list[tuple[float, str]]:
@@ -170,14 +169,17 @@ class HeatCell:
     label: str
 
 
-def heatmap(names: list[str], counts: dict[tuple[str, str], int], cell: int = 34) -> tuple[list[HeatCell], int]:
+def heatmap(names: list[str], counts: dict[tuple[str, str], int], words: dict[str, str] | None = None,
+            cell: int = 34) -> tuple[list[HeatCell], int]:
     """Cells of a symmetric service × service matrix, darker for more reports; and the side length."""
-    top = max(counts.values(), default=0)
+    # A pair counts the same whichever service is named first (the reporting side is in the table).
+    both = {(a, b): counts.get((a, b), 0) + (counts.get((b, a), 0) if a != b else 0) for a in names for b in names}
+    top = max(both.values(), default=0)
     cells: list[HeatCell] = []
     for i, a in enumerate(names):
         for j, b in enumerate(names):
-            n = counts.get((a, b), 0) + (counts.get((b, a), 0) if a != b else 0)
+            n = both[(a, b)]
             level = 0 if n == 0 or top == 0 else min(len(HEAT) - 1, 1 + int((len(HEAT) - 2) * n / top))
             cells.append(HeatCell(j * cell, i * cell, n, HEAT[level], "#ffffff" if level >= 4 else "#000000",
-                                  f"{a} og {b}: {n}"))
+                                  f"{(words or {}).get(a, a)} og {(words or {}).get(b, b)}: {n}"))
     return cells, len(names) * cell

@@ -100,26 +100,33 @@ def start(database_url: str) -> tuple[Live, uvicorn.Server, threading.Thread]:
     return live, server, thread
 
 
+def deliver_flagged(client: Any, headers: dict[str, str], count: int) -> list[dict[str, Any]]:
+    """`count` school reports of collaboration failures from the last months, through the API; their JSON."""
+    today = datetime.now(UTC)
+    stored = []
+    for i in range(count):
+        title, description = FLAG_TEXTS[i % len(FLAG_TEXTS)]
+        answer = client.post("/api/v1/reports", headers=headers, json=report(
+            external_id=f"WEB-{i:03d}", title=title, description=description,
+            reporting_unit="Etat for skole – Garnes skole", target_groups=[], services_involved=[],
+            reported_at=(today - timedelta(days=3 + (17 * i) % 330)).isoformat()))
+        assert answer.status_code == 201, answer.text
+        stored.append(answer.json())
+    return stored
+
+
 def deliver_reports(live: Live) -> None:
     """Sixteen flagged school reports from the last months, and one of the health department (BEHO)."""
     headers = {"Authorization": f"Bearer {live.keys['integration']}"}
-    today = datetime.now(UTC)
-    with httpx.Client(base_url=live.url, headers=headers, timeout=30) as client:
-        for i in range(16):
-            title, description = FLAG_TEXTS[i % len(FLAG_TEXTS)]
-            answer = client.post("/api/v1/reports", json=report(
-                external_id=f"WEB-{i:03d}", title=title, description=description,
-                reporting_unit="Etat for skole – Garnes skole", target_groups=[], services_involved=[],
-                reported_at=(today - timedelta(days=3 + 17 * i)).isoformat()))
-            assert answer.status_code == 201, answer.text
-            body: dict[str, Any] = answer.json()
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        for body in deliver_flagged(client, headers, 16):
             if body["flagged"]:
                 live.flagged.append(body["id"])
-            live.titles[body["id"]] = title
-        beho = client.post("/api/v1/reports", json=report(
+            live.titles[body["id"]] = body["title"]
+        beho = client.post("/api/v1/reports", headers=headers, json=report(
             external_id="WEB-BEHO", title="Legevakten varslet ikke helsestasjonen om spedbarn",
             description="Spedbarn på 3 mnd var på legevakten, men helsestasjonen fikk ikke beskjed.",
-            reporting_unit="Etat for helsetjenester – Legevakten", reported_at=today.isoformat()))
+            reporting_unit="Etat for helsetjenester – Legevakten", reported_at=datetime.now(UTC).isoformat()))
         assert beho.status_code == 201, beho.text
         live.beho = beho.json()["id"]
         live.titles[live.beho] = beho.json()["title"]
