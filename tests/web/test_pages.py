@@ -195,7 +195,7 @@ def test_nynorsk_report_text_is_marked_lang_nn(adviser: TestClient, integration:
 def test_explanation_words_are_marked_with_a_sign(adviser: TestClient, integration: dict[str, str]) -> None:
     stored = deliver(adviser, integration, 1)[0]
     html = adviser.get(f"/avvik/{stored['id']}").text
-    assert re.search(r'<mark class="(opp|ned)">[^<]+<span class="tegn"> [↑↓]</span></mark>', html)
+    assert re.search(r'<mark class="(opp|ned)">[^<]+<span class="tegn">&#8239;[↑↓]</span></mark>', html)
     assert "Trakk opp:" in html or "Trakk ned:" in html
 
 
