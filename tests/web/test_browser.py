@@ -14,7 +14,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 from sqlalchemy import select
 
 from app.db import make_sessionmaker
@@ -26,10 +26,31 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args() -> dict[str, Any]:
+# pytest-playwright's own playwright/browser fixtures live for the whole session, and a running sync Playwright
+# keeps an asyncio loop marked as running in the main thread: every later test that calls asyncio.run (the
+# concurrency tests) would fail. These have the module's lifetime instead, and stop Playwright at its end.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    """Playwright, for this module only."""
+    chromium_path()
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium (Playwright cannot download its own browser on these machines)."""
-    return {"executable_path": chromium_path(), "args": CHROMIUM_ARGS, "headless": True}
+    launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh context (no cookies from another test)."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +84,12 @@ def sign_in_with_key(page: Page, live: Live, name: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Oversikt")
 
 
+def open_queue(page: Page, live: Live) -> None:
+    """The queue page, once htmx has taken over its links and forms (a loaded machine can be slow)."""
+    page.goto(f"{live.url}/vurdering")
+    page.wait_for_function("document.readyState === 'complete' && window.htmx !== undefined")
+
+
 def sign_in_with_entra(page: Page, live: Live, roles: list[str], oid: str) -> None:
     """The Entra ID button, through the fake provider, as a person holding these app roles."""
     live.provider.user = {"oid": oid, "roles": roles, "name": "Testperson"}
@@ -80,7 +107,7 @@ def unreviewed(live: Live, count: int) -> list[int]:
 def test_sign_in_with_a_key_then_review_five_flags_with_the_keyboard_only(watched: Page, live: Live) -> None:
     page = watched
     sign_in_with_key(page, live, "adviser")
-    page.goto(f"{live.url}/vurdering")
+    open_queue(page, live)
     counter = page.locator("#teller")
     waiting = int(re.search(r"\d+", counter.inner_text()).group())  # type: ignore[union-attr]
     assert waiting >= 5
@@ -108,12 +135,12 @@ def test_sign_in_with_a_key_then_review_five_flags_with_the_keyboard_only(watche
 def test_next_and_previous_do_not_load_a_page(watched: Page, live: Live) -> None:
     page = watched
     sign_in_with_key(page, live, "admin")
-    page.goto(f"{live.url}/vurdering")
+    open_queue(page, live)
     page.evaluate("window.sameDocument = true")
     first = page.locator("#panel-tittel").inner_text()
     page.get_by_role("link", name=re.compile("Neste")).click()
     expect(page.locator("#panel-tittel")).to_contain_text("Sak 2 av")
-    page.locator("#panel-tittel").focus()
+    expect(page.locator("#panel-tittel")).to_be_focused()  # focus moved to the new report
     page.keyboard.press("p")
     expect(page.locator("#panel-tittel")).to_have_text(first)
     assert page.evaluate("window.sameDocument") is True
@@ -249,7 +276,7 @@ def test_axe_finds_nothing_serious_on_any_page_or_state(browser: Browser, live: 
                         ("statistics with errors", "/statistikk?department=NOPE")):
         page.goto(f"{live.url}{path}")
         check(state)
-    page.goto(f"{live.url}/vurdering")
+    open_queue(page, live)
     page.get_by_role("link", name=re.compile("Neste")).click()
     expect(page.locator("#panel-tittel")).to_contain_text("Sak 2 av")
     check("queue after an htmx swap")

@@ -18,6 +18,9 @@
     var control = panel.querySelector('[data-snarvei="' + event.key + '"]');
     if (!control) { return; }
     event.preventDefault();
+    // A key pressed right after a swap may come before htmx has processed the new panel: do it now, or
+    // the click would load a whole page instead of the next report.
+    if (window.htmx) { window.htmx.process(panel); }
     if (control.tagName === "SUMMARY") {
       var details = control.parentElement;
       details.open = true;
