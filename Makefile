@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint openapi model bench-ingest bench-classifier clean
+.PHONY: run test install lint openapi model bench-ingest bench-classifier screenshots clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -36,6 +36,9 @@ bench-ingest: $(STAMP)
 
 bench-classifier: $(STAMP)
 	$(BIN)/python bench/classifier.py
+
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.web.screenshots
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -18,6 +18,8 @@ model_cli = typer.Typer(help="Train, evaluate, list and promote classifier model
 cli.add_typer(model_cli, name="model")
 db_cli = typer.Typer(help="Database roles (PostgreSQL).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+web_cli = typer.Typer(help="The web pages: one-time sign-in links for local use.", no_args_is_help=True)
+cli.add_typer(web_cli, name="web")
 
 
 @cli.command()
@@ -421,6 +423,28 @@ def apikey_list() -> None:
             state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
             departments = ",".join(row.departments) if row.departments else "all"
             typer.echo(f"{row.name:30} {row.role:12} {departments:20} {state}")
+
+
+@web_cli.command("signin-link")
+def web_signin_link(
+    key_name: Annotated[str, typer.Option(help="An adviser or admin API key (`avvik apikey list`)")],
+    base_url: Annotated[str | None, typer.Option(help="Default: http://AVVIK_HOST:AVVIK_PORT")] = None,
+) -> None:
+    """Print a sign-in link for the pages, valid once for ten minutes, with that key's role and departments."""
+    from app.web import session as web_session
+
+    settings = Settings()
+    if not web_session.key_signin_enabled(settings):
+        typer.echo("Sign-in links are off (Entra ID is configured); set AVVIK_WEB_KEY_SIGNIN=true to allow them.",
+                   err=True)
+        raise typer.Exit(1)
+    with _session() as session:
+        try:
+            token = web_session.create_link(session, key_name)
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from exc
+    typer.echo(f"{(base_url or f'http://{settings.host}:{settings.port}').rstrip('/')}/logg-inn/lenke/{token}")
 
 
 def _safe_url(url: str) -> str:

@@ -41,6 +41,9 @@ from app.settings import Settings
 from app.stats.router import router as stats_router
 from app.stats.router import similar_router
 from app.taxonomy.router import router as taxonomy_router
+from app.web.assets import Assets
+from app.web.router import router as web_router
+from app.web.security import PageHeadersMiddleware
 
 
 def operation_id(route: APIRoute) -> str:
@@ -126,6 +129,10 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
                audit_router, models_router)
     for router in routers:
         app.include_router(router, responses=error_responses(503), dependencies=[Depends(single_valued_query)])
+    # The web pages for quality advisers (app/web): the same services behind a session cookie.
+    app.state.web_assets = Assets()
+    app.include_router(web_router)
+    app.add_middleware(PageHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)

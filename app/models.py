@@ -9,6 +9,7 @@ from app.report.models import Report, ReportLink, ReportService, ReportTargetGro
 from app.review.models import ReportLabel, ReportScore, Review
 from app.stats.models import STATS_INDEXES, EstimateBasis
 from app.taxonomy.models import CategoryAlias, TaxonomyCode
+from app.web.models import WebSession, WebSignin
 
 __all__ = [
     "STATS_INDEXES",
@@ -30,4 +31,6 @@ __all__ = [
     "RescoreRun",
     "Review",
     "TaxonomyCode",
+    "WebSession",
+    "WebSignin",
 ]

@@ -85,6 +85,21 @@ class Settings(BaseSettings):
     # The share of unflagged reports mixed into the review queue to measure what the classifier misses.
     audit_sample_share: float = Field(default=0.02, ge=0.0, le=1.0)
 
+    # The web pages (app/web) for quality advisers.
+    # The session cookie is sent over HTTPS only; turn off only for plain http://127.0.0.1 on one's own machine.
+    web_cookie_secure: bool = True
+    web_session_idle_minutes: int = Field(default=30, ge=2)  # a session unused this long ends
+    web_session_max_hours: int = Field(default=10, ge=1)  # however active, sign in again after this
+    web_session_warning_minutes: int = Field(default=5, ge=1)  # warn this long before the end (WCAG 2.2.1)
+    # Sign-in with an API key on a form, or a one-time link from `avvik web signin-link`: for local use and
+    # tests. None: on unless Entra ID sign-in is configured (then only when set to true).
+    web_key_signin: bool | None = None
+    # Entra ID sign-in for the pages (authorisation code + PKCE), with the four oidc_* settings above.
+    oidc_client_id: str | None = None  # the app registration's client id (the ID token's audience)
+    oidc_client_secret: str | None = None  # a confidential client's secret (PKCE is used either way)
+    oidc_metadata_url: str | None = None  # default: <oidc_issuer>/.well-known/openid-configuration
+    oidc_redirect_uri: str | None = None  # default: <this site>/logg-inn/entra/svar
+
     @property
     def owner_database_url(self) -> str:
         """The URL migrations and grants run with."""

@@ -34,18 +34,19 @@ from app.taxonomy.models import CodeKind
 from app.taxonomy.service import load_taxonomy
 
 
-def review_version(session: Session, report_id: int) -> str:
+def reviewversion_of(session: Session, report_id: int) -> str:
     """The version of a report's review state (its ETag, unquoted): it changes with every new decision."""
-    return _version(session.scalar(select(func.max(Review.id)).where(Review.report_id == report_id)))
+    return version_of(session.scalar(select(func.max(Review.id)).where(Review.report_id == report_id)))
 
 
-def _version(latest_review_id: int | None) -> str:
+def version_of(latest_review_id: int | None) -> str:
+    """The review-state version of a report whose latest review has this id (None or 0: none yet)."""
     return f"review-{latest_review_id or 0}"
 
 
 def review_etag(session: Session, report_id: int) -> str:
     """`review_version` as an ETag header value (quoted)."""
-    return f'"{review_version(session, report_id)}"'
+    return f'"{reviewversion_of(session, report_id)}"'
 
 
 def parse_if_match(header: str | None) -> list[str] | None:
@@ -81,7 +82,7 @@ def review_report(
         getattr(latest, key) == value for key, value in fields.items()
     ):
         return False, latest
-    version = _version(latest.id if latest else None)
+    version = version_of(latest.id if latest else None)
     if if_match is not None and version not in if_match:
         raise _decided_meanwhile(latest, version)
     score = report.score

@@ -1,0 +1,1 @@
+"""Web pages for quality advisers: server-rendered Jinja2 with htmx, in bokmål (see app/web/router.py)."""
