@@ -16,6 +16,7 @@ from app.audit.router import router as audit_router
 from app.auth.oidc import JwksCache
 from app.auth.ratelimit import RateLimiter
 from app.db import make_engine, make_sessionmaker
+from app.docs import install_docs
 from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
 from app.middleware import BodyLimitMiddleware, NoStoreMiddleware, NulInUrlMiddleware, RequestIdMiddleware
@@ -75,8 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        docs_url="/docs" if settings.docs_enabled else None,
+        # /docs is served from the package (app.docs); with docs off, the spec is hidden too.
+        docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
     app.state.engine = None
@@ -94,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.oidc_jwks_url else None
     )
     install_error_handlers(app)
+    if settings.docs_enabled:
+        install_docs(app)
     app.include_router(health.router)
     # Every API route can meet an unreachable database.
     routers = (ingest_router, similar_router, report_router, review_router, stats_router, taxonomy_router,
