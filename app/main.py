@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import health
 from app.audit.router import router as audit_router
@@ -31,6 +33,8 @@ from app.stats.router import router as stats_router
 from app.stats.router import similar_router
 from app.taxonomy.router import router as taxonomy_router
 
+logger = logging.getLogger("avvik")
+
 
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids from the handler names, so generated clients read well."""
@@ -45,6 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if owns_engine:
         app.state.engine = make_engine(settings.database_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    preload_model(app)
     if settings.gc_freeze:
         freeze_long_lived()
     try:
@@ -52,6 +57,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if owns_engine:
             app.state.engine.dispose()
+
+
+def preload_model(app: FastAPI) -> None:
+    """Load the active model before the first request, so that it does not pay for unpacking it.
+
+    Loading only: a database without an active model stays so (reports are stored unscored until
+    `avvik model ensure`), and one that cannot be reached now is retried by the first request.
+    """
+    if app.state.models is None:
+        return
+    try:
+        with app.state.sessionmaker() as session:
+            app.state.models.get(session)
+    except SQLAlchemyError:
+        logger.warning("the active model could not be read at start-up; the first request will try again")
 
 
 def freeze_long_lived() -> None:

@@ -26,8 +26,8 @@ from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade
 from app.registry import service as registry
+from app.registry.bootstrap import default_model
 from app.report.models import Report
-from app.review.scoring import load_model
 from app.settings import Settings
 
 PG_ENV = "AVVIK_TEST_DATABASE_URL"
@@ -98,7 +98,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     ingest of a new installation would leave it), so that tests do not each store an artifact."""
     engine = make_engine(database_url)
     with make_sessionmaker(engine).begin() as session:
-        model = load_model(Settings(_env_file=None).model_dir)
+        model = default_model(Settings(_env_file=None).model_dir)
         registry.register(session, model, source="corpus")
         registry.activate_if_none(session, model.version, by="tests")
     yield engine
