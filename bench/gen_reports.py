@@ -574,7 +574,7 @@ def recreate(admin: URL, name: str) -> None:
 
 
 def register_model(url: URL) -> tuple[str, float]:
-    """Register and activate the default model, as the first ingest of an installation does."""
+    """Register and activate the default model, as `avvik serve` does on a new installation."""
     from app.db import make_engine, make_sessionmaker
     from app.registry import service as registry
     from app.registry.bootstrap import default_model

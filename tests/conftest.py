@@ -94,8 +94,8 @@ def database_url(databases: DatabaseFactory) -> str:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on the migrated database, with the default model registered and active (as the first
-    ingest of a new installation would leave it), so that tests do not each store an artifact."""
+    """An engine on the migrated database, with the default model registered and active (as `avvik serve`
+    leaves a new installation before it binds), so that tests do not each store an artifact."""
     engine = make_engine(database_url)
     with make_sessionmaker(engine).begin() as session:
         model = default_model(Settings(_env_file=None).model_dir)

@@ -61,11 +61,6 @@ class Mapping:
     list_separator: str = ","
 
     @classmethod
-    def default(cls) -> Mapping:
-        """Column names equal to the API's field names."""
-        return cls(columns={name: name for name in ReportIn.model_fields})
-
-    @classmethod
     def detect(cls, headings: list[str]) -> Mapping:
         """Columns recognised by their headings: the API's field names, or common Norwegian headings
         (Saksnr, Tittel, Beskrivelse, Registrert dato, Enhet, …); the first matching heading wins."""

@@ -111,10 +111,11 @@ def test_a_fresh_clone_make_run_answers_the_first_delivery_in_under_two_seconds(
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, server, 600)  # training on a busy 2-core machine can take minutes
+        wait_ready(url, server, 900)  # training: about 20 s on a quiet machine, 8 min seen on a busy 2-core one
         answer, seconds = first_delivery(url)
         assert answer.status_code == 201, answer.text
         assert answer.json()["classification"] is not None
+        print(f"fresh clone: the first delivery took {seconds:.3f} s")
         assert seconds < 2.0, f"the first delivery took {seconds:.2f} s"
         assert (clone / "var" / "models" / "default" / "meta.json").exists()
         assert (clone / "var" / "avvik.db").exists()
