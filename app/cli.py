@@ -423,7 +423,7 @@ def _registered_model(version: str | None) -> TrainedModel:
         row = session.get(ModelVersion, chosen) if chosen else None
         if row is None:
             known = ", ".join(row.version for row in list_versions(session)) or "none"
-            raise typer.BadParameter(f"no model version {chosen!r}; registered: {known}", param_hint="'--model'")
+            raise typer.BadParameter(f"no model version {chosen}; registered: {known}", param_hint="'--model'")
         return unpack(row, Path(tempfile.gettempdir()) / "avvik-models")
 
 

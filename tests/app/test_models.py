@@ -223,4 +223,4 @@ def test_classify_command_uses_the_active_model_and_survives_bad_lines(
     assert lines[0]["flagged"] and not lines[2]["flagged"]
     assert "barnevern" in lines[0]["services"]
     missing = CliRunner().invoke(cli, ["classify", "--input", str(source), "--model", "no-such-version"])
-    assert missing.exit_code == 1 and "no model version no-such-version" in missing.output
+    assert missing.exit_code == 2 and "no model version no-such-version" in missing.output
