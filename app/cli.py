@@ -1,7 +1,7 @@
 """The `avvik` command: serve, migrate, and manage the taxonomy, keys and models.
 
-Errors a user can fix end as one line and an exit code, never a traceback: bad values are usage errors
-(exit 2, naming the valid values), domain errors and an unmigrated or unreachable database exit 1.
+Errors a user can fix end as one line and an exit code, never a traceback: bad values exit 2 naming the
+valid values; refusals and an unmigrated or unreachable database exit 1.
 """
 
 from __future__ import annotations
@@ -138,13 +138,13 @@ def _maker() -> sessionmaker[Session]:
     try:
         current = current_revisions(engine)
     except SQLAlchemyError as exc:
+        engine.dispose()
         raise CliError(f"cannot reach the database {_safe_url(url)} ({type(exc).__name__})") from exc
     heads = head_revisions(url)
-    if not current:
-        raise CliError(NOT_MIGRATED)
     if current != heads:
-        raise CliError(f"the database is at revision {', '.join(sorted(current))}, this version needs "
-                                   f"{', '.join(sorted(heads))}: run `avvik migrate`")
+        engine.dispose()
+        raise CliError(NOT_MIGRATED if not current else f"the database is at revision {', '.join(sorted(current))}, "
+                       f"this version needs {', '.join(sorted(heads))}: run `avvik migrate`")
     return make_sessionmaker(engine)
 
 

@@ -163,3 +163,21 @@ def test_model_ensure_registers_once(databases: DatabaseFactory, monkeypatch: py
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(ModelVersion)) == 1
     engine.dispose()
+
+
+def test_a_database_behind_the_code_says_which_revisions(
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch, use: None,
+) -> None:
+    url = databases.new()
+    upgrade(url, "0008")
+    code, output = run(url, monkeypatch, "taxonomy", "list")
+    assert code == 1
+    assert one_line(output).startswith("Error: the database is at revision 0008")
+    assert output.rstrip().endswith("run `avvik migrate`")
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, output = run("postgresql+psycopg://postgres:secret@127.0.0.1:1/avvik", monkeypatch, "apikey", "list")
+    assert code == 1
+    assert one_line(output).startswith("Error: cannot reach the database postgresql+psycopg://postgres:***@")
+    assert "secret" not in output
