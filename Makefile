@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The model is built and registered before the server binds, so that no request waits for it.
 run: $(STAMP)
 	$(BIN)/avvik migrate
+	$(BIN)/avvik model ensure
 	$(BIN)/avvik serve
 
 test: $(STAMP)

@@ -1,15 +1,74 @@
-"""The `avvik` command: serve, migrate, and manage the taxonomy."""
+"""The `avvik` command: serve, migrate, and manage the taxonomy, keys and models.
+
+Errors a user can fix end as one line and an exit code, never a traceback: bad values exit 2 naming the
+valid values; refusals and an unmigrated or unreachable database exit 1.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.exceptions import UsageError  # typer vendors click: this is the class its parsers raise
+from typer.core import TyperGroup
 
+from app.auth.principal import Role
 from app.settings import Settings
+from app.taxonomy.models import CodeKind
 
-cli = typer.Typer(help="Avvik: deviation categorisation service.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from classifier import TrainedModel
+
+NOT_MIGRATED = "the database is not migrated: run `avvik migrate` (or `make run`)"
+
+
+class CliError(Exception):
+    """A failure the user can fix, printed as one line `Error: …` with exit code 1 (2 for invalid input)."""
+
+
+class _Commands(TyperGroup):
+    """Turns what a user can fix into one line (`Error: …`) and an exit code, in every command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; usage errors lose their usage block, domain and database errors their traceback."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from app.errors import DomainError, InvalidInput
+
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            exc.ctx = None  # one line naming the parameter and its valid values; --help has the rest
+            raise
+        except (CliError, DomainError, SQLAlchemyError) as exc:
+            typer.echo(f"Error: {_reason(exc)}", err=True)
+            raise typer.Exit(2 if isinstance(exc, InvalidInput) else 1) from exc
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in one line; of a database error only its class, since its text may quote report text."""
+    from app.errors import DomainError
+
+    if isinstance(exc, DomainError):
+        return exc.message
+    if isinstance(exc, CliError):
+        return str(exc)
+    return NOT_MIGRATED if _missing_table(exc) else f"the database failed ({type(exc).__name__})"
+
+
+def _missing_table(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc))
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
+
+
+cli = typer.Typer(help="Avvik: deviation categorisation service.", no_args_is_help=True, cls=_Commands,
+                  rich_markup_mode=None, pretty_exceptions_show_locals=False)
 taxonomy_cli = typer.Typer(help="List, add and retire taxonomy codes.", no_args_is_help=True)
 cli.add_typer(taxonomy_cli, name="taxonomy")
 apikey_cli = typer.Typer(help="Create, list and revoke API keys for machine clients.", no_args_is_help=True)
@@ -67,6 +126,7 @@ def serve(
     from app.auth.keys import ensure_bootstrap_key
 
     settings = Settings()
+    _ensure_model(settings, by="serve")
     with _session() as session:
         generated = ensure_bootstrap_key(session, settings.bootstrap_api_key)
     if generated:
@@ -99,20 +159,73 @@ def prepare_multiprocess_metrics() -> None:
     os.environ[MULTIPROCESS_ENV] = str(directory.resolve())
 
 
-def _session():  # type: ignore[no-untyped-def]
-    from app.db import begin_session, make_engine, make_sessionmaker
+def _maker() -> sessionmaker[Session]:
+    """Sessions on the configured database, once it is known to be migrated (else one line and exit 1)."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return begin_session(make_sessionmaker(make_engine(Settings().database_url)), writes=True)
+    from app.db import make_engine, make_sessionmaker
+    from app.migrate import current_revisions, head_revisions
+
+    url = Settings().database_url
+    sqlite_file = url.removeprefix("sqlite:///").split("?")[0] if url.startswith("sqlite:///") else None
+    if sqlite_file and ":memory:" not in sqlite_file and not Path(sqlite_file).exists():
+        raise CliError(NOT_MIGRATED)
+    engine = make_engine(url)
+    try:
+        current = current_revisions(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise CliError(f"cannot reach the database {_safe_url(url)} ({type(exc).__name__})") from exc
+    heads = head_revisions(url)
+    if current != heads:
+        engine.dispose()
+        raise CliError(NOT_MIGRATED if not current else f"the database is at revision {', '.join(sorted(current))}, "
+                       f"this version needs {', '.join(sorted(heads))}: run `avvik migrate`")
+    return make_sessionmaker(engine)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """One committed transaction on the (migrated) configured database."""
+    from app.db import begin_session
+
+    with begin_session(_maker(), writes=True) as session:
+        yield session
+
+
+def _ensure_model(settings: Settings, by: str, *, always: bool = False) -> str | None:
+    """Register and activate the default model unless one is active (with scoring on, or `always`), so that no
+    request has to build it; returns the active version."""
+    from app.registry.bootstrap import ensure_active_model
+
+    if not (settings.scoring_enabled or always):
+        return None
+    with _session() as session:
+        version, made = ensure_active_model(session, settings.model_dir, by)
+    if made:
+        typer.echo(f"no model was active: registered and activated the default model {version}", err=True)
+    return version
+
+
+def _parse_date(value: str) -> date:
+    """A date as YYYY-MM-DD or the Norwegian DD.MM.YYYY."""
+    from app.ingest.mapping import parse_local_datetime
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        parsed = parse_local_datetime(value)
+        if parsed is None:
+            raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD or DD.MM.YYYY") from None
+        return parsed.date()
 
 
 @taxonomy_cli.command("list")
-def taxonomy_list(kind: Annotated[str | None, typer.Argument(help="category, target_group, service, "
-                                                              "department or agency")] = None) -> None:
+def taxonomy_list(kind: Annotated[CodeKind | None, typer.Argument(help="Default: every kind")] = None) -> None:
     """Print codes with their labels; retired codes are marked."""
-    from app.taxonomy.models import CodeKind
     from app.taxonomy.service import load_taxonomy
 
-    kinds = [CodeKind(kind)] if kind else list(CodeKind)
+    kinds = [kind] if kind else list(CodeKind)
     with _session() as session:
         taxonomy = load_taxonomy(session)
         for k in kinds:
@@ -125,42 +238,36 @@ def taxonomy_list(kind: Annotated[str | None, typer.Argument(help="category, tar
 
 @taxonomy_cli.command("add")
 def taxonomy_add(
-    kind: str, code: str, label: str,
+    kind: CodeKind, code: str, label: str,
     parent: Annotated[str | None, typer.Option(help="Parent category, or an agency's department")] = None,
     children_and_youth: Annotated[bool, typer.Option(help="Target groups only")] = False,
 ) -> None:
     """Add a code without a release."""
-    from app.errors import DomainError
-    from app.taxonomy.models import CodeKind
+    from pydantic import ValidationError
+
     from app.taxonomy.schemas import CodeIn
     from app.taxonomy.service import add_code
 
     try:
-        with _session() as session:
-            change = add_code(session, CodeKind(kind), CodeIn(code=code, label=label, parent=parent,
-                                                              children_and_youth=children_and_youth))
-    except DomainError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
+        new = CodeIn(code=code, label=label, parent=parent, children_and_youth=children_and_youth)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise typer.BadParameter(first["msg"], param_hint=str(first["loc"][0]).upper()) from exc
+    with _session() as session:
+        change = add_code(session, kind, new)
     typer.echo(f"added {change.kind.value} {change.code}")
 
 
 @taxonomy_cli.command("retire")
 def taxonomy_retire(
-    kind: str, code: str,
+    kind: CodeKind, code: str,
     replaced_by: Annotated[str | None, typer.Option(help="The code to use instead")] = None,
 ) -> None:
     """Retire a code: it stays on old reports and is refused on new ones."""
-    from app.errors import DomainError
-    from app.taxonomy.models import CodeKind
     from app.taxonomy.service import retire_code
 
-    try:
-        with _session() as session:
-            change = retire_code(session, CodeKind(kind), code, replaced_by)
-    except DomainError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
+    with _session() as session:
+        change = retire_code(session, kind, code, replaced_by)
     typer.echo(f"retired {change.kind.value} {change.code}")
 
 
@@ -168,35 +275,46 @@ def taxonomy_retire(
 def import_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv or .xlsx export")],
     mapping: Annotated[Path | None, typer.Option(
-        exists=True, dir_okay=False, help="TOML: [columns] field = \"Heading\"; default: API names")] = None,
+        exists=True, dir_okay=False,
+        help="TOML: [columns] field = \"Heading\"; default: API names and common Norwegian headings")] = None,
     rejected: Annotated[Path | None, typer.Option(
-        help="Where to write rejected rows (default: FILE.rejected.csv)")] = None,
+        help="Where to write rejected rows (default: FILE.rejected.csv, e.g. export.xlsx.rejected.csv)")] = None,
     score: Annotated[bool, typer.Option(help="Score imported reports with the classifier")] = True,
 ) -> None:
-    """Import a historical export through the same validation and upsert as the API; safe to re-run."""
+    """Import a historical export through the same validation and upsert as the API; safe to re-run.
+
+    Exits 1 when rows were rejected (they are written to the rejects file), 2 when the file cannot be read.
+    """
     from zoneinfo import ZoneInfo
 
     from tqdm import tqdm
 
-    from app.db import make_engine, make_sessionmaker
-    from app.ingest.importer import ImportFileError, Mapping, import_file, read_rows
+    from app.ingest.importer import ImportFileError, Mapping, import_file, read_headings, read_rows
 
     settings = Settings()
     try:
-        chosen = Mapping.load(mapping) if mapping else Mapping.default()
+        headings = read_headings(file)
+        chosen = Mapping.load(mapping) if mapping else Mapping.detect(headings)
+        missing = chosen.missing(headings)
+        if missing:
+            raise ImportFileError(
+                f"{file.name} has no column for {', '.join(missing)}; its headings are: {', '.join(headings)}. "
+                f"Name the columns in a mapping file and pass it with --mapping, e.g.:\n\n"
+                f"{chosen.suggestion(headings)}\n")
         total = sum(1 for _ in read_rows(file))
     except ImportFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.BadParameter(str(exc), param_hint="FILE" if not mapping else "--mapping") from exc
+    if not mapping:
+        typer.echo(f"columns: {chosen.describe()}", err=True)
+    maker = _maker()
     scorer = None
     if score and settings.scoring_enabled:
         from app.registry.service import ActiveModelCache
         from app.review.scoring import ingest_scorer
 
-        cache = ActiveModelCache(Path(settings.model_dir).parent / "registry")
-        scorer = ingest_scorer(cache, settings.model_dir, settings.flag_threshold, by="import")
-    rejected = rejected or file.with_suffix(".rejected.csv")
-    maker = make_sessionmaker(make_engine(settings.database_url))
+        _ensure_model(settings, by="import")
+        scorer = ingest_scorer(ActiveModelCache(Path(settings.model_dir).parent / "registry"), settings.flag_threshold)
+    rejected = rejected or file.with_name(f"{file.name}.rejected.csv")
     with tqdm(total=total, unit="report", desc=file.name) as bar:
         summary = import_file(maker, file, chosen, ZoneInfo(settings.local_timezone), scorer, rejected, bar.update)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "nothing"
@@ -206,6 +324,14 @@ def import_command(
     if summary.invalid:
         more = f" (and {len(summary.invalid) - 20} more)" if len(summary.invalid) > 20 else ""
         typer.echo(f"rejected rows{more} written to {rejected}")
+        raise typer.Exit(1)
+
+
+@model_cli.command("ensure")
+def model_ensure() -> None:
+    """Register and activate the default model (built from the committed corpus if AVVIK_MODEL_DIR holds none),
+    unless a model is active. `make run` and `avvik serve` do this before serving."""
+    typer.echo(f"{_ensure_model(Settings(), by='cli', always=True)} is active")
 
 
 @model_cli.command("train")
@@ -230,16 +356,38 @@ def model_train(
         row = register(session, model, source="corpus+feedback" if with_feedback else "corpus",
                        feedback_count=len(extra))
         record_cli(session, getpass.getuser(), "model.train", row.version)
-    cv = model.metrics.get("cv", {}) if isinstance(model.metrics, dict) else {}
-    typer.echo(f"registered {row.version} (threshold {row.threshold:.3f}); cross-validated: {cv or 'n/a'}")
+    typer.echo(f"registered {row.version} (threshold {row.threshold:.3f})")
+    typer.echo(metrics_table(model.metrics.get("cv") if isinstance(model.metrics, dict) else None))
     typer.echo(f"promote it with: avvik model promote {row.version}")
+
+
+def metrics_table(cv: dict[str, Any] | None) -> str:
+    """Cross-validated metrics as a two-column table (the full figures are in `GET /api/v1/models`)."""
+    if not cv:
+        return "cross-validated: n/a"
+    flag, groups, services = cv["samhandling_barn_unge"], cv["target_groups"], cv["services"]
+    rows = [("flag precision", flag["precision"]), ("flag recall", flag["recall"]), ("flag F1", flag["f1"]),
+            ("flag ROC AUC", flag["roc_auc"]), ("flag average precision", flag["average_precision"]),
+            (f"precision at {flag['prevalence']:.0%} prevalence", flag["precision_at_prevalence"]),
+            (f"recall at {flag['prevalence']:.0%} prevalence", flag["recall_at_prevalence"]),
+            ("target groups micro / macro F1", f"{_figure(groups['micro_f1'])} / {_figure(groups['macro_f1'])}"),
+            ("services micro / macro F1", f"{_figure(services['micro_f1'])} / {_figure(services['macro_f1'])}")]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"cross-validated ({cv['scheme']}, {cv['n_folds']} folds):",
+             *(f"  {name:<{width}}  {_figure(value)}" for name, value in rows)]
+    return "\n".join(lines)
+
+
+def _figure(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 @model_cli.command("list")
 def model_list() -> None:
-    """Registered models, newest first; * marks the active one."""
+    """Registered models, newest first; * marks the active one (the default model is registered if none is)."""
     from app.registry.service import active_version, list_versions
 
+    _ensure_model(Settings(), by="cli")
     with _session() as session:
         active = active_version(session)
         for row in list_versions(session):
@@ -259,20 +407,15 @@ def model_promote(
     import getpass
 
     from app.audit.service import record_cli
-    from app.errors import DomainError
     from app.registry import feedback
     from app.registry.service import promote
 
     settings = Settings()
     chosen = dev_set or (Path(settings.dev_set_path) if settings.dev_set_path else None)
-    try:
-        with _session() as session:
-            judged_on = feedback.judging_set(session, chosen)
-            result = promote(session, version, f"cli:{getpass.getuser()}", judged_on, force)
-            record_cli(session, getpass.getuser(), "model.promote", version)
-    except DomainError as exc:
-        typer.echo(f"refused: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
+    with _session() as session:
+        judged_on = feedback.judging_set(session, chosen)
+        result = promote(session, version, f"cli:{getpass.getuser()}", judged_on, force)
+        record_cli(session, getpass.getuser(), "model.promote", version)
     typer.echo(f"{version} is active ({result})")
 
 
@@ -286,9 +429,15 @@ def model_evaluate(
     import json
 
     from classifier import evaluate, load_corpus
+    from classifier.records import CorpusError
 
+    try:
+        records = load_corpus([data])
+    except CorpusError as exc:
+        raise typer.BadParameter(f"not labelled data ({exc}); each line needs the corpus's fields, "
+                                 "labels included (see classifier/corpus/README.md)", param_hint="'--data'") from exc
     model = _registered_model(version)
-    result = evaluate(model, load_corpus([data]))
+    result = evaluate(model, records)
     flag = result["samhandling_barn_unge"]
     typer.echo(f"{model.version} on {data.name} (n={result['n']}): " + ", ".join(
         f"{k} {v}" for k, v in flag.items() if not isinstance(v, dict | list)))
@@ -296,19 +445,21 @@ def model_evaluate(
         json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
 
 
-def _registered_model(version: str | None):  # type: ignore[no-untyped-def]
-    """A registered model version (default: the active one), or exit 1 naming what is missing."""
+def _registered_model(version: str | None) -> TrainedModel:
+    """A registered model version (default: the active one, registering the default model if none is)."""
     import tempfile
 
     from app.registry.models import ModelVersion
-    from app.registry.service import active_version, unpack
+    from app.registry.service import active_version, list_versions, unpack
 
+    if version is None:
+        _ensure_model(Settings(), by="cli")
     with _session() as session:
         chosen = version or active_version(session)
         row = session.get(ModelVersion, chosen) if chosen else None
         if row is None:
-            typer.echo(f"error: no model version {chosen}", err=True)
-            raise typer.Exit(1)
+            known = ", ".join(row.version for row in list_versions(session)) or "none"
+            raise typer.BadParameter(f"no model version {chosen}; registered: {known}", param_hint="'--model'")
         return unpack(row, Path(tempfile.gettempdir()) / "avvik-models")
 
 
@@ -339,40 +490,36 @@ def classify(
 
 @cli.command()
 def rescore(
-    since: Annotated[str | None, typer.Option(help="Only reports filed on or after this date (YYYY-MM-DD)")] = None,
+    since: Annotated[date | None, typer.Option(
+        parser=_parse_date, metavar="DATE", help="Only reports filed on or after this date (YYYY-MM-DD or DD.MM.YYYY)",
+    )] = None,
     version: Annotated[str | None, typer.Option("--model", help="A registered version (default: active)")] = None,
     batch: Annotated[int, typer.Option(min=1, max=5000)] = 500,
 ) -> None:
     """Score stored reports again; resumes an interrupted run; adviser decisions are never touched."""
-    from datetime import date
     from zoneinfo import ZoneInfo
 
     from sqlalchemy import func, select
     from tqdm import tqdm
 
-    from app.db import make_engine, make_sessionmaker
-    from app.errors import DomainError
     from app.registry.rescore import rescore as run_rescore
     from app.report.models import Report
 
     settings = Settings()
-    start = date.fromisoformat(since) if since else None
-    maker = make_sessionmaker(make_engine(settings.database_url))
+    if version is None:
+        _ensure_model(settings, by="cli")
+    maker = _maker()
     with maker() as session:
         total = session.scalar(select(func.count()).select_from(Report)) or 0
-    try:
-        with tqdm(total=total, unit="report", desc="rescore") as bar:
-            run = run_rescore(maker, version, start, ZoneInfo(settings.local_timezone), batch, bar.update)
-    except DomainError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
+    with tqdm(total=total, unit="report", desc="rescore") as bar:
+        run = run_rescore(maker, version, since, ZoneInfo(settings.local_timezone), batch, bar.update)
     typer.echo(f"scored {run.scored} reports with {run.model_version}")
 
 
 @apikey_cli.command("create")
 def apikey_create(
     name: Annotated[str, typer.Option(help="Who uses the key, e.g. bkkvalitet-integration")],
-    role: Annotated[str, typer.Option(help="integration, adviser, dashboard or admin")],
+    role: Annotated[Role, typer.Option(case_sensitive=False)],
     department: Annotated[list[str] | None, typer.Option(help="Limit an adviser to departments (repeat)")] = None,
 ) -> None:
     """Create a key; it is printed once and only its hash is stored."""
@@ -380,16 +527,10 @@ def apikey_create(
 
     from app.audit.service import record_cli
     from app.auth.keys import create_key
-    from app.auth.principal import Role
-    from app.errors import DomainError
 
-    try:
-        with _session() as session:
-            row, plaintext = create_key(session, name, Role(role), department or None)
-            record_cli(session, getpass.getuser(), "apikey.create", f"{row.name}:{row.role}")
-    except (DomainError, ValueError) as exc:
-        typer.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
-        raise typer.Exit(1) from exc
+    with _session() as session:
+        row, plaintext = create_key(session, name, role, department or None)
+        record_cli(session, getpass.getuser(), "apikey.create", f"{row.name}:{row.role}")
     typer.echo(plaintext)
     typer.echo(f"created key '{row.name}' ({row.role}); it is not shown again", err=True)
 
@@ -401,15 +542,10 @@ def apikey_revoke(name: str) -> None:
 
     from app.audit.service import record_cli
     from app.auth.keys import revoke_key
-    from app.errors import DomainError
 
-    try:
-        with _session() as session:
-            revoke_key(session, name)
-            record_cli(session, getpass.getuser(), "apikey.revoke", name)
-    except DomainError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from exc
+    with _session() as session:
+        revoke_key(session, name)
+        record_cli(session, getpass.getuser(), "apikey.revoke", name)
     typer.echo(f"revoked key '{name}'")
 
 

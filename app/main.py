@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,12 +12,14 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from opentelemetry.sdk.trace.export import SpanExporter
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import health
 from app.audit.router import router as audit_router
 from app.auth.oidc import JwksCache
 from app.auth.ratelimit import RateLimiter
 from app.db import RoundTripLimits, make_engine, make_sessionmaker
+from app.docs import install_docs
 from app.errors import error_responses, install_error_handlers
 from app.ingest.router import router as ingest_router
 from app.middleware import (
@@ -45,6 +48,8 @@ from app.web.assets import Assets
 from app.web.router import router as web_router
 from app.web.security import PageHeadersMiddleware
 
+logger = logging.getLogger("avvik")
+
 
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids from the handler names, so generated clients read well."""
@@ -63,6 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         if settings.metrics_enabled:
             metrics.watch_pool(app.state.engine)
+    preload_model(app)
     if settings.gc_freeze:
         freeze_long_lived()
     try:
@@ -70,6 +76,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if owns_engine:
             app.state.engine.dispose()
+
+
+def preload_model(app: FastAPI) -> None:
+    """Load the active model before the first request, so that it does not pay for unpacking it.
+
+    Loading only: a database without an active model stays so (reports are stored unscored until
+    `avvik model ensure`), and one that cannot be reached now is retried by the first request.
+    """
+    if app.state.models is None:
+        return
+    try:
+        with app.state.sessionmaker() as session:
+            app.state.models.get(session)
+    except SQLAlchemyError:
+        logger.warning("the active model could not be read at start-up; the first request will try again")
 
 
 def freeze_long_lived() -> None:
@@ -95,11 +116,13 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        docs_url="/docs" if settings.docs_enabled else None,
+        # /docs is served from the package (app.docs); with docs off, the spec is hidden too.
+        docs_url=None,
         redoc_url=None,
         # Always explicit: FastAPI would otherwise trace into any global provider with raw paths and queries.
         telemetry=(telemetry := telemetry_config(settings.tracing_enabled, settings.tracing_service_name,
                                                  span_exporter)),
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.tracer_provider = telemetry.get("tracer_provider")
     app.state.settings = settings
@@ -122,6 +145,8 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
         if settings.oidc_jwks_url else None
     )
     install_error_handlers(app)
+    if settings.docs_enabled:
+        install_docs(app)
     app.include_router(health.router)
     app.include_router(metrics_router)
     # Every API route can meet an unreachable database.

@@ -574,16 +574,16 @@ def recreate(admin: URL, name: str) -> None:
 
 
 def register_model(url: URL) -> tuple[str, float]:
-    """Register and activate the default model, as the first ingest of an installation does."""
+    """Register and activate the default model, as `avvik serve` does on a new installation."""
     from app.db import make_engine, make_sessionmaker
     from app.registry import service as registry
-    from app.review.scoring import load_model
+    from app.registry.bootstrap import default_model
     from app.settings import Settings
 
     engine = make_engine(url.render_as_string(hide_password=False))
     try:
         with make_sessionmaker(engine).begin() as session:
-            model = load_model(Settings(_env_file=None).model_dir)
+            model = default_model(Settings(_env_file=None).model_dir)
             registry.register(session, model, source="corpus")
             version = registry.activate_if_none(session, model.version, by="bench")
             return version, float(model.threshold)

@@ -26,8 +26,8 @@ from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade
 from app.registry import service as registry
+from app.registry.bootstrap import default_model
 from app.report.models import Report
-from app.review.scoring import load_model
 from app.settings import Settings
 
 PG_ENV = "AVVIK_TEST_DATABASE_URL"
@@ -94,11 +94,11 @@ def database_url(databases: DatabaseFactory) -> str:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on the migrated database, with the default model registered and active (as the first
-    ingest of a new installation would leave it), so that tests do not each store an artifact."""
+    """An engine on the migrated database, with the default model registered and active (as `avvik serve`
+    leaves a new installation before it binds), so that tests do not each store an artifact."""
     engine = make_engine(database_url)
     with make_sessionmaker(engine).begin() as session:
-        model = load_model(Settings(_env_file=None).model_dir)
+        model = default_model(Settings(_env_file=None).model_dir)
         registry.register(session, model, source="corpus")
         registry.activate_if_none(session, model.version, by="tests")
     yield engine

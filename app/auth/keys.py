@@ -13,6 +13,8 @@ from app.auth.models import ApiKey
 from app.auth.principal import Principal, Role
 from app.db import utcnow
 from app.errors import Conflict, FieldError, InvalidInput, NotFound, echo
+from app.taxonomy import service as taxonomy_service
+from app.taxonomy.models import CodeKind
 
 KEY_PREFIX = "avk_"
 
@@ -30,6 +32,14 @@ def create_key(
         raise InvalidInput("a key needs a name", [FieldError(field="name", reason="empty")])
     if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
         raise Conflict(f"a key named '{echo(name)}' exists", [FieldError(field="name", reason="already exists")])
+    if departments:
+        # A key limited to a code no report carries would see nothing, silently.
+        known = {code for code, row in taxonomy_service.load_taxonomy(session).codes[CodeKind.DEPARTMENT].items()
+                 if row.retired_at is None}
+        unknown = [echo(code) for code in sorted(set(departments) - known)]
+        if unknown:
+            raise InvalidInput(f"unknown department {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+                               [FieldError(field="departments", reason=f"unknown: {', '.join(unknown)}")])
     plaintext = key or KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(name=name, role=role.value, departments=sorted(departments) if departments else None,
                  key_hash=hash_key(plaintext), created_at=utcnow())

@@ -4,9 +4,10 @@ as the API, in chunks, with a summary and a file of rejected rows. Re-running an
 from __future__ import annotations
 
 import csv
+import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,36 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import begin_session
+from app.ingest.mapping import parse_local_datetime
 from app.ingest.schemas import Outcome, ReportIn
 from app.ingest.service import parse_items, upsert_reports
 from app.review.scoring import Scorer
 
 LIST_FIELDS = ("target_groups", "services_involved", "related_external_ids")
+DATE_FIELDS = ("reported_at", "occurred_at", "source_version")
+REQUIRED = tuple(name for name, info in ReportIn.model_fields.items() if info.is_required())
 CHUNK = 500
+# Headings municipal quality systems use in their exports, per API field (compared as `_heading_key` gives).
+NORWEGIAN_HEADINGS: dict[str, tuple[str, ...]] = {
+    "external_id": ("saksnr", "saksnummer", "sak nr", "avviksnr", "avviksnummer", "avvik nr", "avvik id", "id",
+                    "nr", "løpenr", "løpenummer", "referanse"),
+    "source_system": ("kildesystem", "system", "fagsystem"),
+    "title": ("tittel", "overskrift", "emne", "kort beskrivelse"),
+    "description": ("beskrivelse", "hendelsesbeskrivelse", "beskrivelse av hendelsen", "hva skjedde", "detaljer"),
+    "reported_category": ("kategori", "avvikskategori", "avvikstype", "type", "hovedkategori", "underkategori"),
+    "occurred_at": ("hendelsesdato", "hendelsestidspunkt", "dato for hendelse", "tidspunkt for hendelse",
+                    "hendelse dato", "dato hendelse"),
+    "reported_at": ("registrert dato", "registrert", "registreringsdato", "registrert tidspunkt", "dato registrert",
+                    "meldt dato", "meldt", "innmeldt dato", "opprettet", "opprettet dato", "dato"),
+    "reporting_unit": ("enhet", "melders enhet", "rapporterende enhet", "avdeling", "virksomhet", "organisasjon",
+                       "organisasjonsenhet", "tjenestested"),
+    "status": ("status", "saksstatus", "behandlingsstatus"),
+    "severity": ("alvorlighetsgrad", "alvorlighet", "konsekvens", "konsekvensgrad"),
+    "target_groups": ("målgruppe", "målgrupper"),
+    "services_involved": ("tjenester", "involverte tjenester", "berørte tjenester", "tjeneste"),
+    "related_external_ids": ("relaterte saker", "tilknyttede saker", "relatert"),
+    "source_version": ("versjon", "sist endret", "endret", "endret dato", "sist oppdatert", "oppdatert"),
+}
 
 
 class ImportFileError(ValueError):
@@ -36,9 +61,38 @@ class Mapping:
     list_separator: str = ","
 
     @classmethod
-    def default(cls) -> Mapping:
-        """Column names equal to the API's field names."""
-        return cls(columns={name: name for name in ReportIn.model_fields})
+    def detect(cls, headings: list[str]) -> Mapping:
+        """Columns recognised by their headings: the API's field names, or common Norwegian headings
+        (Saksnr, Tittel, Beskrivelse, Registrert dato, Enhet, …); the first matching heading wins."""
+        by_key = {_heading_key(h): h for h in reversed(headings) if h}
+        columns: dict[str, str] = {}
+        for name in ReportIn.model_fields:
+            for candidate in (name, *NORWEGIAN_HEADINGS.get(name, ())):
+                heading = by_key.get(_heading_key(candidate))
+                if heading is not None and heading not in columns.values():
+                    columns[name] = heading
+                    break
+        separator = ";" if any(name in columns for name in LIST_FIELDS) else ","
+        return cls(columns=columns, list_separator=separator)
+
+    def missing(self, headings: list[str]) -> list[str]:
+        """Required API fields that neither a present column nor a default provides."""
+        present = set(headings)
+        return [name for name in REQUIRED if name not in self.defaults and self.columns.get(name) not in present]
+
+    def describe(self) -> str:
+        """`Heading → field` for every mapped column, for the user to check."""
+        return ", ".join(f"{heading} → {name}" for name, heading in self.columns.items())
+
+    def suggestion(self, headings: list[str]) -> str:
+        """A mapping file to start from: the columns recognised, and a line to fill in per missing field."""
+        lines = [f'list_separator = "{self.list_separator}"', "[columns]"]
+        lines += [f'{name} = "{heading}"' for name, heading in self.columns.items()]
+        lines += [f'{name} = "…"  # one of: {", ".join(headings)}' for name in self.missing(headings)
+                  if name != "source_version"]
+        if "source_version" in self.missing(headings):
+            lines += ["[defaults]", "source_version = 1  # or a column that grows with every change"]
+        return "\n".join(lines)
 
     @classmethod
     def load(cls, path: Path) -> Mapping:
@@ -63,30 +117,52 @@ class ImportSummary:
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (line number, reasons)
 
 
+def _heading_key(heading: str) -> str:
+    """A heading compared without case, punctuation and repeated spaces ("Registrert-dato" = "registrert dato")."""
+    return " ".join(re.sub(r"[^\w]+", " ", heading.casefold()).split())
+
+
+def read_headings(path: Path) -> list[str]:
+    """The file's column headings, in order."""
+    lines = _lines(path)
+    try:
+        return _headings(next(lines, (1, []))[1])
+    finally:
+        lines.close()
+
+
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row by column heading) for a CSV (comma or semicolon, UTF-8 with or without BOM) or XLSX."""
+    lines = _lines(path)
+    headings = _headings(next(lines, (1, []))[1])
+    for number, values in lines:
+        if any(not (v is None or (isinstance(v, str) and not v.strip())) for v in values):
+            yield number, dict(zip(headings, values, strict=False))
+
+
+def _headings(cells: Sequence[Any]) -> list[str]:
+    return [str(h).strip() if h is not None else "" for h in cells]
+
+
+def _lines(path: Path) -> Iterator[tuple[int, Sequence[Any]]]:
+    """(line number, cells) of every line of the file, the headings' line first."""
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook
 
         workbook = load_workbook(path, read_only=True, data_only=True)
-        sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-        for number, values in enumerate(rows, start=2):
-            if any(v not in (None, "") for v in values):
-                yield number, dict(zip(header, values, strict=False))
-        workbook.close()
+        try:
+            yield from enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1)
+        finally:
+            workbook.close()
         return
     if path.suffix.lower() != ".csv":
         raise ImportFileError(f"{path.name}: only .csv and .xlsx can be imported")
     with path.open(encoding="utf-8-sig", newline="") as handle:
         sample = handle.read(4096)
         handle.seek(0)
-        delimiter = ";" if sample.count(";") > sample.count(",") else ","
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        for row in reader:
-            if any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                yield reader.line_num, {k.strip(): v for k, v in row.items() if k is not None}
+        reader = csv.reader(handle, delimiter=";" if sample.count(";") > sample.count(",") else ",")
+        for values in reader:
+            yield reader.line_num, values
 
 
 def to_payload(row: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
@@ -100,6 +176,12 @@ def to_payload(row: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
             value = [part.strip() for part in str(value).split(mapping.list_separator) if part.strip()]
         elif field_name == "source_version" and isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
+        elif field_name in DATE_FIELDS and isinstance(value, str):
+            # Norwegian exports write 03.12.2025 10:00; without an offset it is read as local (Oslo) time.
+            parsed = parse_local_datetime(value)
+            value = parsed.isoformat() if parsed is not None else value
+        elif field_name == "status" and isinstance(value, str):
+            value = "_".join(value.split())  # "Under behandling" → under_behandling (the code's form)
         elif isinstance(value, float) and value.is_integer():
             value = int(value)
         elif hasattr(value, "isoformat"):

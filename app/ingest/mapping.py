@@ -17,6 +17,23 @@ from app.taxonomy.service import Taxonomy
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # "Etat for skole – Garnes skole": the agency, then the unit.
 _UNIT_SEPARATOR = re.compile(r"\s+[–—-]\s+|\s*/\s*|\s*>\s*")
+# 03.12.2025, 3.12.2025 10:00, 03.12.2025 kl. 10.00, 03.12.2025 10:00:15: how Norwegian systems export times.
+_NORWEGIAN_DATETIME = re.compile(
+    r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[\s,]+(?:kl\.?\s*)?(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?)?\s*$"
+)
+
+
+def parse_local_datetime(text: str) -> datetime | None:
+    """A naive local datetime from Norwegian notation (DD.MM.YYYY with an optional HH:MM or HH.MM), or None
+    when the text is not in that notation or is no real date."""
+    match = _NORWEGIAN_DATETIME.match(text)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second = (int(g) if g else 0 for g in match.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second)  # naive: the caller reads it in its local zone
+    except ValueError:
+        return None
 
 
 def to_utc(value: datetime, local: ZoneInfo) -> datetime:

@@ -32,7 +32,7 @@ def scorer(request: Request) -> scoring.Scorer | None:
     if cache is None:
         return None
     settings = request.app.state.settings
-    return scoring.ingest_scorer(cache, settings.model_dir, settings.flag_threshold, by="bootstrap")
+    return scoring.ingest_scorer(cache, settings.flag_threshold)
 
 
 @router.post("", status_code=201, summary="Create or update a report (idempotent)", response_model=IngestedReport,

@@ -117,12 +117,14 @@ class ActiveModelCache:
         self.freeze = freeze
         self._model: TrainedModel | None = None
         self._checked = float("-inf")
+        self.warned = False  # that there is no active model, once per process
 
     def invalidate(self) -> None:
         """Read the active version again on the next call."""
         self._checked = float("-inf")
 
     def get(self, session: Session) -> TrainedModel | None:
+        """The active model (None while the database has none); loads a registered artifact, never trains."""
         now = time.monotonic()
         if self._model is None or now - self._checked > self.ttl:
             version = active_version(session)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -17,17 +15,14 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.observability import metrics
 from app.observability.logs import log_error
-from app.registry import service as registry
 from app.registry.service import ActiveModelCache
 from app.report.models import Report
 from app.review.labels import TARGET_CATEGORY, Suggestion
 from app.review.models import ReportScore
-from classifier import Prediction, ReportText, TrainedModel, ensure_default_model
+from classifier import Prediction, ReportText, TrainedModel
 
 logger = logging.getLogger("avvik")
 
-_models: dict[Path, TrainedModel] = {}
-_lock = threading.Lock()
 # The columns of report_score a Scored fills, in the order of Scored.row().
 SCORE_COLUMNS = ("report_id", "model_version", "score", "threshold", "flagged", "target_groups", "services",
                  "explanation", "scored_at")
@@ -61,32 +56,23 @@ class Scored:
 Scorer = Callable[[Session, Sequence[ReportText], Sequence[str | None]], list[Scored | None]]
 
 
-def load_model(directory: str | Path) -> TrainedModel:
-    """The model in a directory, loaded once per process (built from the corpus if the directory is empty)."""
-    path = Path(directory).resolve()
-    with _lock:
-        if path not in _models:
-            _models[path] = ensure_default_model(path)
-        return _models[path]
-
-
-def active_model(session: Session, cache: ActiveModelCache, default_dir: str | Path, by: str) -> TrainedModel:
-    """The database's active model; on a database without one, the default model is registered and activated."""
+def active_model(session: Session, cache: ActiveModelCache) -> TrainedModel | None:
+    """The database's active model, or None on a database without one (never trains: see app.registry.bootstrap)."""
     model = cache.get(session)
-    if model is None:
-        registry.register(session, load_model(default_dir), source="corpus")
-        registry.activate_if_none(session, load_model(default_dir).version, by)
-        cache.invalidate()
-        model = cache.get(session)
-        assert model is not None
+    if model is None and not cache.warned:
+        cache.warned = True
+        logger.warning("no active model: reports are stored unscored; run `avvik model ensure` (`avvik serve` "
+                       "does it before it starts), then `avvik rescore`")
     return model
 
 
-def ingest_scorer(cache: ActiveModelCache, default_dir: str | Path, threshold: float | None, by: str) -> Scorer:
-    """A Scorer that uses the active model (re-read by the cache) and an optional threshold override."""
+def ingest_scorer(cache: ActiveModelCache, threshold: float | None) -> Scorer:
+    """A Scorer that uses the active model (re-read by the cache) and an optional threshold override; without
+    an active model every report is stored unscored, so a delivery never waits for a model to be built."""
 
     def score(session: Session, texts: Sequence[ReportText], categories: Sequence[str | None]) -> list[Scored | None]:
-        return score_texts(active_model(session, cache, default_dir, by), texts, categories, threshold)
+        model = active_model(session, cache)
+        return [None] * len(texts) if model is None else score_texts(model, texts, categories, threshold)
 
     return score
 

@@ -9,7 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.fields import NoNul
 from app.taxonomy.models import CodeKind
 
-CODE_PATTERN = r"^[a-z0-9][a-z0-9_]*$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_]*$"
+# Departments are upper-case abbreviations (BBSM); every other kind is lower-case snake_case.
+KIND_CODE_PATTERNS = {CodeKind.DEPARTMENT: r"^[A-Z][A-Z0-9_]*$"}
+LOWER_CODE_PATTERN = r"^[a-z0-9][a-z0-9_]*$"
 
 
 class CodeOut(BaseModel):

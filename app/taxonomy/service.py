@@ -17,6 +17,8 @@ from app.db import utcnow
 from app.errors import Conflict, FieldError, InvalidInput, NotFound, echo
 from app.taxonomy.models import CategoryAlias, CodeKind, TaxonomyCode
 from app.taxonomy.schemas import (
+    KIND_CODE_PATTERNS,
+    LOWER_CODE_PATTERN,
     AgencyOut,
     CategoryNode,
     CodeChange,
@@ -387,6 +389,12 @@ _PARENT_KIND = {CodeKind.CATEGORY: CodeKind.CATEGORY, CodeKind.AGENCY: CodeKind.
 
 def add_code(session: Session, kind: CodeKind, new: CodeIn) -> CodeChange:
     """Add a code; 409 when it exists, 422 when its parent is unknown or not allowed for the kind."""
+    pattern = KIND_CODE_PATTERNS.get(kind, LOWER_CODE_PATTERN)
+    if not re.fullmatch(pattern, new.code):
+        example = "upper-case letters and digits, like BBSM" if kind is CodeKind.DEPARTMENT else \
+            "lower-case letters, digits and _, like barn_6_12"
+        raise InvalidInput(f"a {kind.value} code is {example}",
+                           [FieldError(field="code", reason=f"must match {pattern}")])
     if session.get(TaxonomyCode, (kind, new.code)) is not None:
         raise Conflict(f"{kind.value} code '{echo(new.code)}' exists",
                        [FieldError(field="code", reason="already exists")])

@@ -341,7 +341,7 @@ def test_apikey_cli_shows_the_key_once_and_stores_a_hash(database_url: str, monk
         assert client.get("/api/v1/taxonomy", headers=bearer(key)).status_code == 200
         assert runner.invoke(cli, ["apikey", "revoke", name]).exit_code == 0
         assert client.get("/api/v1/taxonomy", headers=bearer(key)).status_code == 401
-    assert runner.invoke(cli, ["apikey", "create", "--name", "x", "--role", "superuser"]).exit_code == 1
+    assert runner.invoke(cli, ["apikey", "create", "--name", "x", "--role", "superuser"]).exit_code == 2
 
 
 def test_docs_can_be_switched_off(make_app: Callable[..., FastAPI]) -> None:

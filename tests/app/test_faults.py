@@ -28,8 +28,8 @@ from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade
 from app.registry import service as registry
+from app.registry.bootstrap import default_model
 from app.report.models import Report
-from app.review.scoring import load_model
 from tests.conftest import PG_ENV, DatabaseFactory, bearer, settings_for
 from tests.helpers import report
 from tests.tcp_proxy import CutMode, TcpProxy
@@ -76,7 +76,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, En
     upgrade(url)
     direct = make_engine(url)
     with make_sessionmaker(direct).begin() as session:
-        model = load_model(settings_for(url).model_dir)
+        model = default_model(settings_for(url).model_dir)
         registry.register(session, model, source="corpus")
         registry.activate_if_none(session, model.version, by="tests")
         key = create_key(session, "faults-admin", Role.ADMIN, None)[1]

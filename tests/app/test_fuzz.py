@@ -37,7 +37,7 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.openapi import SPEC_PATH
 from app.registry import service as registry
-from app.review.scoring import load_model
+from app.registry.bootstrap import default_model
 from tests.conftest import DatabaseFactory, bearer, settings_for
 from tests.helpers import report
 
@@ -78,7 +78,7 @@ def fuzzed_app(databases: DatabaseFactory) -> Iterator[FastAPI]:
     upgrade(url)
     engine: Engine = make_engine(url)
     with make_sessionmaker(engine).begin() as session:
-        model = load_model(settings_for(url).model_dir)
+        model = default_model(settings_for(url).model_dir)
         registry.register(session, model, source="corpus")
         registry.activate_if_none(session, model.version, by="tests")
         key = create_key(session, "fuzz-admin", Role.ADMIN, None)[1]

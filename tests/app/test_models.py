@@ -22,8 +22,8 @@ from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade
 from app.registry import service as registry
+from app.registry.bootstrap import default_model
 from app.registry.models import RescoreRun
-from app.review.scoring import load_model
 from classifier import load_corpus, train
 from tests.conftest import DatabaseFactory, bearer, settings_for
 
@@ -37,7 +37,7 @@ def fresh(databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch) -> Iterat
     upgrade(url)
     engine = make_engine(url)
     with make_sessionmaker(engine).begin() as session:
-        model = load_model(settings_for(url).model_dir)
+        model = default_model(settings_for(url).model_dir)
         registry.register(session, model, source="corpus")
         registry.activate_if_none(session, model.version, by="tests")
         _, key = create_key(session, "e2e-admin", Role.ADMIN, None)
@@ -223,4 +223,4 @@ def test_classify_command_uses_the_active_model_and_survives_bad_lines(
     assert lines[0]["flagged"] and not lines[2]["flagged"]
     assert "barnevern" in lines[0]["services"]
     missing = CliRunner().invoke(cli, ["classify", "--input", str(source), "--model", "no-such-version"])
-    assert missing.exit_code == 1 and "no model version no-such-version" in missing.output
+    assert missing.exit_code == 2 and "no model version no-such-version" in missing.output

@@ -22,7 +22,7 @@ from app.db import make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import upgrade
 from app.registry import service as registry
-from app.review.scoring import load_model
+from app.registry.bootstrap import default_model as load_model
 from app.settings import Settings
 from tests.conftest import settings_for
 from tests.helpers import report
