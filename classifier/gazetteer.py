@@ -363,7 +363,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
         r"nedetid\w*",
     ),
     # Words that point to a service without settling which: features only, never a rule on their own.
-    "_helsesykepleier": (r"helsesøster\w*", r"helsesykepleier\w*", r"helsesjukepleiar\w*"),
+    "_helsesykepleier": (r"hfs\b", r"helsesøster\w*", r"helsesykepleier\w*", r"helsesjukepleiar\w*"),
     "_hjemmebesok": (r"hjemmebesøk\w*", r"heimebesøk\w*"),
     "_lege": (r"lege\b", r"legen\b", r"legar\b", r"leger\b", r"legene\b"),
     "_innlagt": (r"innlagt\w*", r"lagt inn", r"skrevet ut", r"skrive ut", r"utskrevet\w*"),
