@@ -211,6 +211,7 @@ def feedback_simulation_command(
     typer.echo("|---|---|---|---|---|---|")
     for row in rows:
         typer.echo(_interval_row(f"{row['decisions']} | {row['weight']:g}", row["flag"]))
+        sys.stdout.flush()
 
 
 def _interval_row(name: str, flag: dict[str, Any]) -> str:

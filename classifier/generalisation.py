@@ -10,7 +10,7 @@ share of the track as "adviser decisions" and measures on the rest.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -182,27 +182,26 @@ def split_by_source(
 
 def feedback_simulation(hand: Sequence[LabelledReport], track: Sequence[LabelledReport],
                         sizes: Sequence[int] = (0, 50, 100, 200), weights: Sequence[float] = (1.0,),
-                        seed: int = 0) -> list[dict[str, Any]]:
+                        seed: int = 0) -> Iterator[dict[str, Any]]:
     """Retrain with the first n of half the track as adviser decisions (weighted); figures on the other half.
 
     Each model is trained as `avvik model train --with-feedback` trains (`train` with the decisions under the
-    source "review", cross-validation choosing stacker and threshold), measuring the flag only.
+    source "review", cross-validation choosing stacker and threshold), measuring the flag only. Rows come
+    as they are measured (each is a full training); none decisions is measured once, whatever the weights.
     """
     decisions, held = split_by_source(track, seed)
     order = np.random.default_rng(seed).permutation(len(decisions))
     y = np.array([r.labels.samhandling_barn_unge for r in held])
-    rows = []
-    for weight in weights:
+    for k, weight in enumerate(weights):
         for n in sizes:
-            if n > len(decisions):
+            if n > len(decisions) or (n == 0 and k > 0):
                 continue
             fed = [replace(decisions[i], source=FEEDBACK_SOURCE) for i in order[:n]]
             model = train([*hand, *fed], seed=seed, fit_labels=False,
                           source_weights={FEEDBACK_SOURCE: weight} if fed else None)
             scores = flag_scores(model, held, model)
-            rows.append({"decisions": n, "weight": weight, "held_out": len(held),
-                         "flag": with_intervals(y, scores, model.threshold, seed)})
-    return rows
+            yield {"decisions": n, "weight": weight, "held_out": len(held),
+                   "flag": with_intervals(y, scores, model.threshold, seed)}
 
 
 def generalisation(hand: Sequence[LabelledReport], track: Sequence[LabelledReport], seed: int = 0,

@@ -90,7 +90,7 @@ def test_generalisation_and_feedback_simulation_run_end_to_end(small_corpus: lis
     for flag in (result["forward"]["flag"], result["reverse"]["flag"], result["leave_source_out"]["flag"]):
         assert 0.5 < flag["roc_auc"]["value"] <= 1.0
     assert result["forward"]["target_groups"]["per_label"]
-    rows = feedback_simulation(hand, track, sizes=(0, 20), weights=(1.0,))
+    rows = list(feedback_simulation(hand, track, sizes=(0, 20), weights=(1.0,)))
     assert [row["decisions"] for row in rows] == [0, 20]
     assert all(row["held_out"] == rows[0]["held_out"] for row in rows)
 
