@@ -18,6 +18,7 @@ import typer
 
 from classifier.artifacts import ArtifactError, ensure_default_model, load, save
 from classifier.evaluate import evaluate, learning_curve
+from classifier.generalisation import feedback_simulation, generalisation, load_track, real_derived_paths
 from classifier.model import TrainedModel, train
 from classifier.records import CorpusError, ReportText, load_corpus
 
@@ -155,6 +156,83 @@ def learning_curve_command(
                    f"{r['services_micro_f1']} |")
 
 
+TrackOption = Annotated[
+    list[Path] | None,
+    typer.Option("--track", help="Real-derived JSONL file; repeat for several. Default: corpus/real_derived/*.jsonl."),
+]
+
+
+def generalisation_command(
+    track: TrackOption = None,
+    corpus: CorpusOption = None,
+    reverse: Annotated[bool, typer.Option(help="Also train on the track and measure on the corpus.")] = True,
+    loso: Annotated[bool, typer.Option(help="Also cross-validate over the track, sources kept whole.")] = True,
+    seed: int = 0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON here.")] = None,
+) -> None:
+    """Train on the hand-written corpus, measure on the real-derived track (and the reverse, and leave-source-out)."""
+    hand, real = _load_corpus(corpus), _load_track(track)
+    result = generalisation(hand, real, seed=seed, reverse=reverse, loso=loso)
+    typer.echo(f"hand-written corpus {result['n_hand']} reports; real-derived track {result['n_track']} reports "
+               f"from {result['track_sources']} sources; forward model {result['model_version']}")
+    typer.echo("| direction | n (positive) | F1 | ROC AUC | precision @ 5 % at 85 % recall |")
+    typer.echo("|---|---|---|---|---|")
+    typer.echo(_interval_row("hand-written -> real-derived", result["forward"]["flag"]))
+    if "reverse" in result:
+        typer.echo(_interval_row("real-derived -> hand-written", result["reverse"]["flag"]))
+    if "leave_source_out" in result:
+        loso_result = result["leave_source_out"]
+        typer.echo(_interval_row(f"leave-source-out over real-derived ({loso_result['folds']} folds)",
+                                 loso_result["flag"]))
+    forward = result["forward"]
+    typer.echo(_flag_line(forward["at_threshold"]))
+    for name in ("target_groups", "services"):
+        m = forward[name]
+        typer.echo(f"{name} on the track: micro P {m['micro_precision']} R {m['micro_recall']} F1 {m['micro_f1']}")
+        typer.echo("  " + ", ".join(f"{code} {v['f1']} ({v['support']}/{v['predicted']})"
+                                    for code, v in m["per_label"].items()))
+    if json_path is not None:
+        forward.pop("scores")
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def feedback_simulation_command(
+    track: TrackOption = None,
+    corpus: CorpusOption = None,
+    size: Annotated[list[int] | None, typer.Option("--size", help="Adviser decisions to add; repeat.")] = None,
+    weight: Annotated[list[float] | None, typer.Option("--weight", help="Weight of a decision; repeat.")] = None,
+    seed: int = 0,
+) -> None:
+    """Half the track (whole sources) as adviser decisions, retrain with some, measure on the other half."""
+    rows = feedback_simulation(_load_corpus(corpus), _load_track(track), sizes=size or [0, 50, 100, 200],
+                               weights=weight or [1.0], seed=seed)
+    typer.echo("| decisions | weight | held out (positive) | F1 | ROC AUC | precision @ 5 % at 85 % recall |")
+    typer.echo("|---|---|---|---|---|---|")
+    for row in rows:
+        typer.echo(_interval_row(f"{row['decisions']} | {row['weight']:g}", row["flag"]))
+        sys.stdout.flush()
+
+
+def _interval_row(name: str, flag: dict[str, Any]) -> str:
+    cells = [f"{flag[k]['value']:.3f} [{flag[k]['low']:.3f}, {flag[k]['high']:.3f}]"
+             for k in ("f1", "roc_auc", "precision_at_5pct_recall_85")]
+    return f"| {name} | {flag['n']} ({flag['positives']}) | " + " | ".join(cells) + " |"
+
+
+def _load_track(paths: list[Path] | None) -> list[Any]:
+    chosen = paths or real_derived_paths()
+    if not chosen:
+        typer.echo("error: no real-derived track: give --track FILE or add classifier/corpus/real_derived/*.jsonl",
+                   err=True)
+        raise typer.Exit(2)
+    try:
+        return load_track(chosen)
+    except (CorpusError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def format_report(report: dict[str, Any]) -> str:
     """Human-readable summary of an `evaluate` report."""
     flag = report["samhandling_barn_unge"]
@@ -244,6 +322,8 @@ for _name, _function in (("train", train_command), ("evaluate", evaluate_command
 app.command("classify")(classify_command)
 app.command("cv")(cv_command)
 app.command("learning-curve")(learning_curve_command)
+app.command("generalisation")(generalisation_command)
+app.command("feedback-simulation")(feedback_simulation_command)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from classifier import gazetteer, rules
+from classifier import cues, gazetteer, rules
 from classifier.records import ReportText
 from classifier.taxonomy import CHILD_AND_YOUTH_GROUPS, is_communication_category
 from classifier.text import (
@@ -25,9 +25,12 @@ from classifier.text import (
     NEG_PREFIX,
     NEGATION_SCOPE,
     NEGATIONS,
+    content_tokens,
+    expand_abbreviations,
     normalise,
     normalised_chunks,
     stem,
+    strip_markers,
     to_bokmal,
     tokenize,
 )
@@ -60,8 +63,8 @@ _LEXICON: dict[str, _Lexeme] = {}
 _CHUNKS: dict[str, tuple[Any, ...]] = {}
 _FIELDS = 6  # length of a _Lexeme
 _CHUNK_LIMIT = 100_000  # about 180 bytes each: under 20 MB
-_PHRASE_STARTS = frozenset(w.rstrip("-") for w in gazetteer.PHRASE_STARTS | rules.PHRASE_STARTS)
-_PHRASE_PREFIXES = gazetteer.PHRASE_PREFIXES + rules.PHRASE_PREFIXES
+_PHRASE_STARTS = frozenset(w.rstrip("-") for w in gazetteer.PHRASE_STARTS | rules.PHRASE_STARTS | cues.PHRASE_STARTS)
+_PHRASE_PREFIXES = gazetteer.PHRASE_PREFIXES + rules.PHRASE_PREFIXES + cues.PHRASE_PREFIXES
 _DIGIT = re.compile(r"\d")
 
 
@@ -76,7 +79,9 @@ def _lexeme(token: str) -> _Lexeme:
             word = to_bokmal(token)
             service = gazetteer.word_service(token)
             group = rules.word_hint(token)
-            meta = tuple(t for t in (service and "svc:" + service, group and "word:" + group) if t)
+            cue = cues.word_cue(token)
+            meta = tuple(t for t in (service and "svc:" + service, group and "word:" + group, cue and "cue:" + cue)
+                         if t)
             # Text where this token starts can hold a phrase only if a phrase's literal prefix starts with
             # the token (a prefix holds a space, a token does not).
             prefixes = tuple(p for p in _PHRASE_PREFIXES if p.startswith(token)) if token in _PHRASE_STARTS else ()
@@ -88,18 +93,30 @@ def _lexeme(token: str) -> _Lexeme:
 
 
 def _chunk(chunk: str) -> tuple[Any, ...]:
-    # Tokens never contain a space, so tokenizing each chunk gives the tokens of the whole text.
-    flat = tuple(itertools.chain.from_iterable(_lexeme(token) for token in tokenize(chunk)))
+    # Tokens never contain a space, so tokenizing each chunk gives the tokens of the whole text. Numbers,
+    # months, weekdays and places are dropped and abbreviations written out here, once per distinct chunk.
+    flat = tuple(itertools.chain.from_iterable(_lexemes(token) for token in content_tokens(tokenize(chunk))))
     if len(_CHUNKS) >= _CHUNK_LIMIT:
         _CHUNKS.clear()
     _CHUNKS[chunk] = flat
     return flat
 
 
+def _lexemes(token: str) -> tuple[Any, ...]:
+    """The flat lexemes of one token: an abbreviation gives those of its full name, with its own meta tokens."""
+    parts = expand_abbreviations([token])
+    if len(parts) == 1 and parts[0] == token:
+        return _lexeme(token)
+    lexemes = [list(_lexeme(part)) for part in parts]
+    # The gazetteer knows "ke" as the coordinating unit, but "koordinerende" alone as nothing.
+    lexemes[0][2] = tuple(dict.fromkeys(lexemes[0][2] + _lexeme(token)[2]))
+    return tuple(itertools.chain.from_iterable(lexemes))
+
+
 def analyse(report: ReportText) -> Doc:
     """Analyse one report; empty or missing text gives a document with only meta tokens."""
-    title_chunks = normalised_chunks(report.title)
-    body_chunks = normalised_chunks(report.description)
+    title_chunks = normalised_chunks(strip_markers(report.title or ""))
+    body_chunks = normalised_chunks(strip_markers(report.description or ""))
     title = " ".join(title_chunks)
     chunks = [*title_chunks, ".", *body_chunks] if title_chunks and body_chunks else title_chunks or body_chunks
     text = " ".join(chunks)
@@ -134,7 +151,8 @@ def analyse(report: ReportText) -> Doc:
     if phrase_prefixes:
         found.update(_phrases(text, phrase_prefixes))
     if _DIGIT.search(text):
-        found.update(rules.numeric_hints_in_tokens(tokens))
+        # From the text, not the tokens: numbers are not among the tokens (text.is_neutral).
+        found.update(rules.numeric_hints(text))
     # A boundary has an empty bokmål form: the words select what a Doc keeps.
     return Doc(list(filter(None, words)), list(itertools.compress(tokens, words)),
                list(itertools.compress(features, words)), bigrams, meta_tokens(report, title, found))
@@ -157,6 +175,8 @@ def _phrases(text: str, prefixes: set[str]) -> list[str]:
                 out.append("svc:" + service)
             if group := rules.phrase_hint(text, at):
                 out.append("word:" + group)
+            if cue := cues.phrase_cue(text, at):
+                out.append("cue:" + cue)
     return out
 
 
@@ -195,12 +215,17 @@ def meta_tokens(report: ReportText, title: str, found: set[str]) -> list[str]:
     # rare group (a 20-year-old) gets the same push as a common one (a 7-year-old).
     ages: set[str] = set()
     named: set[str] = set()
+    concepts: set[str] = set()
     for t in found:
         kind, _, value = t.partition(":")
         if kind == "svc":
             named.add(value)
         elif kind in ("age", "grade"):
             ages.add(value)
+        elif kind == "cue":
+            concepts.add(value)
+    if not concepts.isdisjoint(cues.COORDINATION):
+        tokens.append("cue:any_coordination")
     if not ages.isdisjoint(CHILD_AND_YOUTH_GROUPS):
         tokens.append("agegroup:child_or_youth")
     if not ages.issubset(CHILD_AND_YOUTH_GROUPS):
@@ -208,10 +233,12 @@ def meta_tokens(report: ReportText, title: str, found: set[str]) -> list[str]:
     real = {service for service in named if not service.startswith("_")}
     tokens.extend(sorted(found))
     tokens.extend(sorted({"svctitle:" + service for service, _ in gazetteer.find_services(title)}))
-    # Collaboration needs a second party: count the services named besides the reporter's own.
+    # Collaboration needs a second party: count the services named besides the reporter's own, and
+    # "tjenestene", "hverandre" or "andre tjenester" as one more (parties named in the abstract).
     others = real.difference(own, ("it_system",))
-    tokens.append(f"nsvc:{min(len(real), 3)}")
-    tokens.append(f"nother:{min(len(others), 2)}")
+    abstract = "parties" in concepts
+    tokens.append(f"nsvc:{min(len(real) + abstract, 3)}")
+    tokens.append(f"nother:{min(len(others) + abstract, 2)}")
     if "_helsesykepleier" in named:
         # A public-health nurse at a school is the school health service; with babies, the health station.
         school = "skole" in own or "skole" in real or any(t.endswith(("barn_6_12", "ungdom_13_17")) for t in found)

@@ -363,10 +363,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
         r"nedetid\w*",
     ),
     # Words that point to a service without settling which: features only, never a rule on their own.
-    "_helsesykepleier": (r"helsesøster\w*", r"helsesykepleier\w*", r"helsesjukepleiar\w*"),
+    "_helsesykepleier": (r"hfs\b", r"helsesøster\w*", r"helsesykepleier\w*", r"helsesjukepleiar\w*"),
     "_hjemmebesok": (r"hjemmebesøk\w*", r"heimebesøk\w*"),
     "_lege": (r"lege\b", r"legen\b", r"legar\b", r"leger\b", r"legene\b"),
-    "_innlagt": (r"innlagt\w*", r"lagt inn", r"skrevet ut", r"skrive ut", r"utskrevet\w*"),
+    "_innlagt": (r"innlagt\w*", r"innlagd\w*", r"lagt inn", r"lagd inn", r"skrevet ut", r"skriven ut", r"skrivne ut",
+                 r"skrive ut", r"utskrevet\w*", r"utskriven\w*", r"utskrivne\w*"),
     "_epost": (r"e-post\w*", r"epost\w*", r"mail\w*"),
     "_tildeling": (r"tildelingskontor\w*", r"forvaltningskontor\w*", r"vedtakskontor\w*"),
     "_voksenopplaering": (r"voksenopplæring\w*", r"vaksenopplæring\w*", r"norskopplæring\w*", r"mottak\w*"),

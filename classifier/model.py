@@ -29,6 +29,7 @@ MAIN_HEADS = ("samhandling", "barn_unge")
 LABELS = tuple(f"group:{g}" for g in TARGET_GROUPS) + tuple(f"service:{s}" for s in SERVICES)
 MODES = ("model", "rule", "either")
 FORMAT_VERSION = 1
+MAX_FOLDS = 10  # more sources than this are grouped into this many folds
 
 
 @dataclass(frozen=True)
@@ -223,12 +224,16 @@ class TrainedModel:
 
 def train(
     records: Sequence[LabelledReport | Mapping[str, Any]], *, seed: int = 0, config: Config | None = None,
-    cross_validate: bool = True, cv_scheme: str = "auto",
+    cross_validate: bool = True, cv_scheme: str = "auto", source_weights: Mapping[str, float] | None = None,
+    fit_labels: bool = True,
 ) -> TrainedModel:
     """Fit on labelled reports (corpus records or dicts); deterministic for a given seed and data.
 
     Cross-validation (leave-one-theme-out when the records come from three or more sources) picks the
     stacker, the flag threshold and the label rules; without it those keep neutral defaults.
+    `source_weights` weighs the records of a source (e.g. {"review": 5.0} for adviser decisions) against
+    the others' weight of 1. `fit_labels=False` leaves target groups and services untrained (a model
+    for measuring the flag only, several times faster).
     """
     config = config or Config()
     labelled = sorted(as_labelled(records), key=lambda r: r.id)
@@ -236,6 +241,9 @@ def train(
         raise ValueError("need at least 10 labelled reports to train")
     docs = [analyse(r.text) for r in labelled]
     y_main, y_labels = label_matrices(labelled)
+    weight = record_weights(labelled, source_weights)
+    if not fit_labels:
+        y_labels = np.zeros_like(y_labels)
     if y_main[:, 2].min() == y_main[:, 2].max():
         raise ValueError("training data needs both flagged and unflagged reports")
     rules = rule_hits(docs)
@@ -247,7 +255,7 @@ def train(
     label_modes = ["either"] * len(LABELS)
     threshold = 0.5
     if cross_validate:
-        oof_main, oof_labels = out_of_fold(docs, y_main, y_labels, folds, config, seed)
+        oof_main, oof_labels = out_of_fold(docs, y_main, y_labels, folds, config, seed, weight)
         stacker = fit_stacker(oof_main, y_main[:, 2], seed)
         shift = _logit(config.prevalence) - _logit(float(y_main[:, 2].mean()))
         oof_score = _sigmoid(stack(stacker, oof_main) + shift)
@@ -268,7 +276,7 @@ def train(
 
     features = FeatureSpace(block_weights=config.block_weights, min_df=config.min_df).fit(docs)
     matrix = _summed(features.transform(docs))
-    weights, intercepts = fit_heads(matrix, y_main[:, :2], y_labels, config, seed, features.offsets[1])
+    weights, intercepts = fit_heads(matrix, y_main[:, :2], y_labels, config, seed, features.offsets[1], weight)
     digest = data_hash(labelled)
     created = dt.datetime.now(dt.UTC)
     fingerprint = hashlib.sha256(
@@ -355,8 +363,12 @@ def make_folds(records: Sequence[LabelledReport], seed: int, scheme: str = "auto
     y = np.array([r.labels.samhandling_barn_unge for r in records])
     if scheme not in ("auto", "theme", "random"):
         raise ValueError(f"unknown cross-validation scheme {scheme!r}")
-    from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold  # training only, see sklearn_version
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedKFold  # training only
 
+    if scheme in ("auto", "theme") and len(set(sources)) > MAX_FOLDS:
+        # Many sources (a real-derived track has one per public case): sources kept whole, ten folds.
+        splits = list(GroupKFold(n_splits=MAX_FOLDS).split(sources, y, groups=sources))
+        return Folds(splits, f"grouped {MAX_FOLDS}-fold by source")
     if scheme in ("auto", "theme") and len(set(sources)) >= 3:
         splits = list(LeaveOneGroupOut().split(sources, y, groups=sources))
         return Folds(splits, "leave-one-theme-out")
@@ -367,8 +379,19 @@ def make_folds(records: Sequence[LabelledReport], seed: int, scheme: str = "auto
     return Folds(list(splitter.split(sources, y)), f"stratified {n_splits}-fold")
 
 
+def record_weights(records: Sequence[LabelledReport], source_weights: Mapping[str, float] | None) -> np.ndarray | None:
+    """Per record, its source's weight (1 for sources not named); None when every weight is 1."""
+    if not source_weights:
+        return None
+    if any(w <= 0 for w in source_weights.values()):
+        raise ValueError("source weights must be positive")
+    weight = np.array([float(source_weights.get(r.source, 1.0)) for r in records])
+    return None if np.all(weight == 1.0) else weight
+
+
 def fit_heads(
-    matrix: sp.csr_matrix, y_main: np.ndarray, y_labels: np.ndarray, config: Config, seed: int, word_offset: int
+    matrix: sp.csr_matrix, y_main: np.ndarray, y_labels: np.ndarray, config: Config, seed: int, word_offset: int,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One logistic regression per main head and per label; constant heads for labels never seen."""
     from sklearn.linear_model import LogisticRegression  # training only, see sklearn_version
@@ -387,14 +410,15 @@ def fit_heads(
         main = k < y_main.shape[1]
         model = LogisticRegression(C=config.c_main if main else config.c_label, solver="liblinear",
                                    class_weight="balanced", intercept_scaling=10.0, random_state=seed, max_iter=1000)
-        model.fit(matrix if main else label_matrix, y)
+        model.fit(matrix if main else label_matrix, y, sample_weight=sample_weight)
         weights[0 if main else label_start:, k] = model.coef_[0]
         intercepts[k] = model.intercept_[0]
     return weights, intercepts
 
 
 def out_of_fold(
-    docs: Sequence[Doc], y_main: np.ndarray, y_labels: np.ndarray, folds: Folds, config: Config, seed: int
+    docs: Sequence[Doc], y_main: np.ndarray, y_labels: np.ndarray, folds: Folds, config: Config, seed: int,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold log-odds of the main heads and probabilities of the labels (features refit per fold)."""
     y_main = y_main[:, : len(MAIN_HEADS)]
@@ -405,8 +429,9 @@ def out_of_fold(
         features.fit([docs[i] for i in train_idx])
         x_train = _summed(features.transform([docs[i] for i in train_idx]))
         x_test = features.transform([docs[i] for i in test_idx])
+        fold_weight = None if sample_weight is None else sample_weight[train_idx]
         weights, intercepts = fit_heads(x_train, y_main[train_idx], y_labels[train_idx], config, seed,
-                                        features.offsets[1])
+                                        features.offsets[1], fold_weight)
         heads = np.asarray(x_test @ weights) + intercepts
         oof_main[test_idx] = heads[:, : len(MAIN_HEADS)]
         oof_labels[test_idx] = _sigmoid(heads[:, len(MAIN_HEADS):])

@@ -95,6 +95,7 @@ class LabelledReport:
             language=record.get("language"),
             notes=record.get("notes") or "",
             source=source or str(record.get("source") or ""),
+            extra={k: v for k, v in record.items() if k not in RECORD_FIELDS | {"language", "source"}},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,7 +151,8 @@ def check_record(record: Mapping[str, Any], *, require_all_fields: bool = True) 
         problems.append(f"unknown services {sorted(unknown)}")
     if len(set(groups)) != len(groups) or len(set(services)) != len(services):
         problems.append("duplicate codes in a label list")
-    # "barn" or "elev" with no age gives no age band (domain.md), so barn_unge may stand without a group.
+    # A child/youth group implies barn_unge; barn_unge without one is a text about "barn" or "elever" that
+    # gives no age (shared/domain.md: no age band is guessed, the report still concerns children).
     if CHILD_AND_YOUTH_GROUPS & set(groups) and labels.get("barn_unge") is not True:
         problems.append("barn_unge must be true when a child/youth target group is given")
     if labels.get("samhandling_barn_unge") != (labels.get("samhandling") and labels.get("barn_unge")):

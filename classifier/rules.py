@@ -19,9 +19,9 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "barn_1_5": ("barnehage", "småbarn", "toåring", "treåring", "fireåring", "femåring", "ettåring",
                  "førskole", "skolestart", "4-årskontroll", "2-årskontroll", "småbarnsavdeling"),
     "barn_6_12": ("barneskole", "barneskule", "småtrinn", "mellomtrinn", "sfo", "aks", "førsteklass",
-                  "skolebarn", "skulebarn", "tiåring", "niåring", "åtteåring", "sjuåring", "seksåring"),
-    "ungdom_13_17": ("ungdomsskole", "ungdomsskule", "ungdomstrinn", "ungdom", "tenåring", "videregående",
-                     "vidaregåande", "vgs", "lærling", "ungdomsklubb", "fritidsklubb", "mindreårig"),
+                  "tiåring", "niåring", "åtteåring", "sjuåring", "seksåring"),
+    "ungdom_13_17": ("ungdomsskole", "ungdomsskule", "ungdomstrinn", "tenåring", "videregående",
+                     "vidaregåande", "vgs", "lærling", "ungdomsklubb", "fritidsklubb"),
     "unge_voksne_18_25": ("ung voksen", "unge voksne", "ung vaksen", "unge vaksne", "student", "ettervern",
                           "over 18", "fylt 18", "myndig"),
     "foreldre_og_familie": ("foreldre", "forelder", "foresatt", "føresett", "mor", "mora", "moren", "mors", "far",
@@ -32,6 +32,10 @@ _WORDS: dict[str, tuple[str, ...]] = {
                            "barna heime", "har barn", "mindreårige barn", "mindreårige born"),
     "voksne": ("voksen", "vaksen", "voksne", "vaksne", "bruker", "brukar", "pasient", "beboer", "bebuar",
                "innbygger", "innbyggjar", "deltaker", "deltakar", "arbeidstaker"),
+    # A child or youth without an age: concerns children, but gives no age band (shared/domain.md). Not a
+    # target group code, so it only ever feeds the models.
+    "_child": ("barn", "barna", "barnet", "born", "borna", "elev", "eleven", "elevene", "elever", "elevar",
+               "elevane", "ungdom", "ungdommen", "ungdommer", "mindreårig", "skolebarn", "skulebarn"),
     "eldre": ("eldre", "sykehjem", "sjukeheim", "hjemmetjeneste", "heimeteneste", "hjemmesykepleie",
               "heimesjukepleie", "pensjonist", "demens", "alders", "beboer", "bebuar"),
 }

@@ -62,6 +62,19 @@ NYNORSK_TO_BOKMAL: dict[str, str] = {
     "samtykkje": "samtykke", "tilbod": "tilbud", "tilbodet": "tilbudet", "vedtaket": "vedtaket",
     "kommunen": "kommunen", "avdelinga": "avdelingen", "eininga": "enheten", "eining": "enhet",
     "koordinerande": "koordinerende", "barnehagen": "barnehagen",
+    "haust": "høst", "vinter": "vinter", "fleire": "flere", "fleste": "fleste", "gonger": "ganger",
+    "gong": "gang", "gongen": "gangen", "styrar": "styrer", "styraren": "styreren", "forståing": "forståelse",
+    "forståinga": "forståelsen", "skriven": "skrevet", "skrivne": "skrevet", "skrive": "skrive",
+    "nyfødd": "nyfødt", "nyfødde": "nyfødte", "tilvising": "henvisning", "tilvisinga": "henvisningen",
+    "tilvisingar": "henvisninger", "oppdaga": "oppdaget", "oppdagar": "oppdager",
+    "sendt": "sendt", "samarbeidet": "samarbeidet", "tenestemottakar": "tjenestemottaker",
+    "heilskapleg": "helhetlig", "heilskaplege": "helhetlige", "kvarandre": "hverandre", "etatane": "etatene",
+    "instansane": "instansene", "einingane": "enhetene", "avklart": "avklart", "ansvaret": "ansvaret",
+    "ventetida": "ventetiden", "ventelista": "ventelisten", "kapasitet": "kapasitet", "vedtak": "vedtak",
+    "likevel": "likevel", "sjølvstendig": "selvstendig",
+    "plikt": "plikt", "teieplikt": "taushetsplikt", "teieplikta": "taushetsplikten",
+    "foreldre": "foreldre", "barnet": "barnet", "fosterheim": "fosterhjem", "fosterheimen": "fosterhjemmet",
+    "heimebesøk": "hjemmebesøk", "kvarandres": "hverandres", "avgjerd": "avgjørelse", "avgjerda": "avgjørelsen",
 }
 
 # Compound parts whose nynorsk spelling differs (skulehelsetenesta -> skolehelsetjenesten).
@@ -100,6 +113,35 @@ _BOKMAL_MARKERS = frozenset({
 
 _stemmer = Stemmer.Stemmer("norwegian")
 
+# Words that say when or where, never what happened: in the corpus they were evidence only because of
+# how its writers dated and placed their reports ("januar +0.66" in an explanation). They are dropped
+# from the word and character blocks; ages and grades written with digits are read from the text itself.
+REDACTION_MARKERS = re.compile(r"\[(?:fødselsnummer|telefonnummer|e-post)\]", re.IGNORECASE)
+_MONTHS = (
+    "januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober", "november",
+    "desember", "jan", "feb", "apr", "aug", "sep", "sept", "okt", "nov", "des",
+)
+_WEEKDAYS = ("mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag", "måndag", "tysdag",
+             "laurdag", "sundag")
+# Districts and places of the municipality and its neighbours, and the largest Norwegian towns: the names
+# of units ("Helsestasjon Åsane") say where a report comes from, not what it is about.
+PLACE_NAMES = frozenset({
+    "bergen", "bergens", "arna", "bergenhus", "fana", "fyllingsdalen", "laksevåg", "ytrebygda", "årstad", "åsane",
+    "loddefjord", "nordnes", "sandviken", "landås", "kalfaret", "slettebakken", "olsvik", "tertnes", "kirkevoll",
+    "slåtthaug", "danmarksplass", "nygård", "minde", "paradis", "nesttun", "rådal", "hordvik", "ulset", "eidsvåg",
+    "møhlenpris", "sandsli", "kokstad", "bønes", "fjellsiden", "lønborg",
+    "askøy", "øygarden", "sotra", "bjørnafjorden", "alver", "voss", "stord", "osterøy", "vaksdal",
+    "oslo", "trondheim", "stavanger", "tromsø", "kristiansand", "drammen", "fredrikstad", "sandnes", "bodø",
+    "ålesund", "haugesund", "tønsberg", "moss", "skien", "arendal", "hamar", "lillehammer", "molde", "harstad",
+    "gjøvik", "larvik", "sarpsborg", "porsgrunn", "halden", "steinkjer", "narvik", "alta", "førde", "florø",
+})
+NEUTRAL_WORDS = frozenset({
+    *_MONTHS, *(f"{m}s" for m in _MONTHS[:12]),
+    *(day + suffix for day in _WEEKDAYS for suffix in ("", "en", "er", "ene", "s", "ar", "ane", "ane")),
+    "kl", "klokka", "klokken", *PLACE_NAMES,
+})
+
+
 
 def normalise(text: str | None) -> str:
     """Lower-cased NFKC text with soft hyphens removed and whitespace collapsed; '' for None."""
@@ -113,6 +155,43 @@ def normalised_chunks(text: str | None) -> list[str]:
     if not text.isascii() and not unicodedata.is_normalized("NFKC", text):  # ASCII is NFKC already
         text = unicodedata.normalize("NFKC", text)
     return text.replace("\u00ad", "").lower().split()
+
+
+# Abbreviations employees write for the services, read as the full names so that "BV" and "barnevernet"
+# give the same words and n-grams (the gazetteer already finds both as the same service).
+ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "bv": ("barnevernet",), "bvt": ("barnevernstjenesten",), "hfs": ("helsesykepleier",),
+    "bhg": ("barnehagen",), "ke": ("koordinerende", "enhet"), "sht": ("skolehelsetjenesten",),
+    "fl": ("fastlegen",), "lv": ("legevakten",), "ip": ("individuell", "plan"),
+}
+
+
+def expand_abbreviations(tokens: list[str]) -> list[str]:
+    """Tokens with the service abbreviations of ABBREVIATIONS written out."""
+    return [part for token in tokens for part in ABBREVIATIONS.get(token, (token,))]
+
+
+def strip_markers(text: str) -> str:
+    """Text without the redaction markers the service writes in place of numbers and addresses."""
+    return REDACTION_MARKERS.sub(" ", text) if "[" in text else text
+
+
+def is_neutral(token: str) -> bool:
+    """True for a number, month, weekday, time or place word: dropped before the text features."""
+    return token.isdecimal() or token in NEUTRAL_WORDS
+
+
+def content_tokens(tokens: list[str]) -> list[str]:
+    """Tokens without neutral words, nor the dots and colons between two numbers ("03.12.2025", "14:30")."""
+    out: list[str] = []
+    last = len(tokens) - 1
+    for i, token in enumerate(tokens):
+        if is_neutral(token):
+            continue
+        if token in ".:" and 0 < i < last and tokens[i - 1].isdecimal() and tokens[i + 1].isdecimal():
+            continue
+        out.append(token)
+    return out
 
 
 def tokenize(text: str) -> list[str]:
@@ -131,6 +210,10 @@ def to_bokmal(token: str) -> str:
     mapped = NYNORSK_TO_BOKMAL.get(token)
     if mapped is not None:
         return mapped
+    if len(token) > 6 and token.endswith(("inga", "ingane", "ingar")):
+        # The nynorsk feminine forms of -ing nouns: "meldinga" -> "meldingen", "tilvisingane" -> "-ene".
+        stem_, _, ending = token.rpartition("ing")
+        token = stem_ + "ing" + {"a": "en", "ane": "ene", "ar": "er"}[ending]
     if len(token) > 7:
         for nynorsk, bokmal in _COMPOUND_PARTS:
             if nynorsk in token:
@@ -149,7 +232,7 @@ def word_features(tokens: list[str]) -> list[str]:
     out: list[str] = []
     prev: str | None = None
     scope = 0
-    for token in tokens:
+    for token in content_tokens(tokens):
         if token in BOUNDARIES:
             prev, scope = None, 0
             continue
