@@ -170,3 +170,15 @@ def test_typos_move_few_scores(model: TrainedModel, corpus: list) -> None:
     same_flag = np.mean([a.flagged == b.flagged for a, b in zip(clean, noisy, strict=True)])
     assert np.median(moved) <= TOLERANCE, np.median(moved)
     assert same_flag >= 0.95, same_flag
+
+
+def test_a_joint_meeting_is_not_evidence_against_a_failed_one(model: TrainedModel) -> None:
+    """`samarbeidsmøte` counted against clear positives (−1.8), because the hand-written corpus used it mostly
+    in praise of good meetings (issue 13 §6): a failure at a joint meeting scores as a failure at a meeting."""
+    joint = ReportText("j", "NAV møtte ikke på samarbeidsmøtet",
+                       "Skolen kalte inn til samarbeidsmøte om elev på 5. trinn. NAV hadde sagt ja, men kom ikke, og "
+                       "familien fikk ikke avklart økonomien.")
+    plain = ReportText("p", "NAV møtte ikke på møtet", joint.description.replace("samarbeidsmøte", "møte"))
+    with_word, without = model.predict([joint, plain])
+    assert with_word.flagged and with_word.score >= without.score - 0.15, (with_word.score, without.score)
+    assert not any("samarbeidsmøte" in e.term and e.weight < -0.5 for e in with_word.explanation)
