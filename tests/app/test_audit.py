@@ -141,7 +141,7 @@ def test_error_answers_echo_no_identity_number(client: TestClient) -> None:
     assert [a.status_code for a in answers] == [422, 422, 404, 404, 422, 422, 404]
     for answer in answers:
         assert FNR not in answer.text and FNR[6:] not in answer.text, answer.text
-    assert "unknown target_group code '[fødselsnummer]'" in answers[0].text
+    assert "unknown target_group '[fødselsnummer]'" in answers[0].text
     assert answers[2].json()["message"] == "no report [fødselsnummer] from bkkvalitet"
 
 

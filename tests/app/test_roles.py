@@ -110,11 +110,11 @@ def test_the_runtime_role_works_the_service_but_cannot_erase_or_silence_the_audi
         assert batch.json()["counts"] == {"created": 20}, batch.text
         report_id = created.json()["id"]
         assert client.get(f"/api/v1/reports/{report_id}").status_code == 200
-        review = client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "confirm"})
+        review = client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "is_case"})
         assert review.status_code == 201, review.text
         audit = client.get("/api/v1/audit", params={"report_id": report_id})
         assert audit.status_code == 200, audit.text
-        assert {"report.ingest", "report.read"} <= {e["action"] for e in audit.json()["items"]}, audit.text
+        assert {"report.read", "report.review"} <= {e["action"] for e in audit.json()["items"]}, audit.text
 
     for table in ("audit_event", "audit_event_report"):
         for statement in (f"TRUNCATE {table}", f"ALTER TABLE {table} DISABLE TRIGGER ALL",

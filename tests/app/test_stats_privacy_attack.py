@@ -415,6 +415,11 @@ def attacked(make_app: Callable[..., FastAPI], api_keys: dict[Role, str],
             answer = admin.post(f"/api/v1/reports/{report_id}/review", json={"decision": decision})
             assert answer.status_code in (200, 201), answer.text
         items = [i for i in admin.get("/api/v1/reports", params={"limit": 500}).json()["items"] if i["id"] in set(ids)]
+        # `flagged` in a list means "flagged and waiting for a decision"; the truth needs the classifier's flag,
+        # which is what the bands, live quality and the queue count by (as the list showed before the reviews).
+        classifier_flagged = {i["id"] for i in flagged}
+        for item in items:
+            item["flagged"] = item["id"] in classifier_flagged
         taxonomy = admin.get("/api/v1/taxonomy").json()
         models = admin.get("/api/v1/models").json()
     children: dict[str, set[str]] = {}

@@ -207,13 +207,13 @@ def test_a_decision_made_meanwhile_is_reported_not_overwritten(web: Callable[...
     report_id = deliver(first, integration, 1)[0]["id"]
     seen_by_first, seen_by_second = first.get(f"/avvik/{report_id}").text, second.get(f"/avvik/{report_id}").text
     confirmed = second.post(f"/avvik/{report_id}/vurdering", follow_redirects=False, data={
-        "decision": "confirm", "seen_review": "0", "csrf_token": csrf_of(seen_by_second)})
+        "decision": "is_case", "seen_review": "0", "csrf_token": csrf_of(seen_by_second)})
     assert confirmed.status_code == 303
     late = first.post(f"/avvik/{report_id}/vurdering", follow_redirects=False, data={
-        "decision": "reject", "seen_review": "0", "csrf_token": csrf_of(seen_by_first)})
+        "decision": "not_case", "seen_review": "0", "csrf_token": csrf_of(seen_by_first)})
     assert late.status_code == 409
     assert "mens du så på den" in late.text and "ikke lagret" in late.text
-    assert [r.decision for r in session.scalars(select(Review))] == ["confirm"]
+    assert [r.decision for r in session.scalars(select(Review))] == ["is_case"]
 
 
 def test_a_correction_without_labels_is_shown_next_to_the_field(adviser: TestClient,
