@@ -136,27 +136,7 @@ def serve(
                    f"http://{host or settings.host}:{port or settings.port}/api/v1/taxonomy\n"
                    "Create keys for clients with `avvik apikey create`, then revoke this one "
                    "(`avvik apikey revoke bootstrap-admin`).\n")
-    if workers > 1 and settings.metrics_enabled:
-        prepare_multiprocess_metrics()
     server.serve(settings, host or settings.host, port or settings.port, workers)
-
-
-def prepare_multiprocess_metrics() -> None:
-    """Workers count into files of a shared directory, so that /metrics in any of them sums them all.
-
-    PROMETHEUS_MULTIPROC_DIR must be set before the workers import prometheus_client; an operator's own
-    directory is kept, otherwise a fresh one under var/ (old files would add a dead process's counts)."""
-    import os
-    import shutil
-
-    from app.observability.metrics import MULTIPROCESS_ENV
-
-    if os.environ.get(MULTIPROCESS_ENV):
-        return
-    directory = Path("var") / "prometheus"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    os.environ[MULTIPROCESS_ENV] = str(directory.resolve())
 
 
 def _maker() -> sessionmaker[Session]:

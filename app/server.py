@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
+import shutil
 import threading
 import time
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -140,9 +143,26 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Run the app under uvicorn with this module's protocol, limits and logging."""
     import uvicorn
 
+    if workers > 1 and settings.metrics_enabled:
+        prepare_multiprocess_metrics()
     _, cap = connection_limit()
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                 http="app.server:BoundedH11Protocol", log_config=log_config(settings),
                 log_level=settings.log_level.lower(), access_log=False, server_header=False,
                 timeout_keep_alive=settings.http_keep_alive_seconds, limit_concurrency=cap + 1,
                 timeout_graceful_shutdown=settings.http_graceful_shutdown_seconds)
+
+
+def prepare_multiprocess_metrics() -> None:
+    """Workers count into files of a shared directory, so that /metrics in any of them sums them all.
+
+    PROMETHEUS_MULTIPROC_DIR must be set before the workers import prometheus_client; an operator's own
+    directory is kept, otherwise a fresh one under var/ (old files would add a dead process's counts)."""
+    from app.observability.metrics import MULTIPROCESS_ENV
+
+    if os.environ.get(MULTIPROCESS_ENV):
+        return
+    directory = Path("var") / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(directory.resolve())

@@ -129,10 +129,10 @@ def content_hash(item: ReportIn) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def count_redactions(*texts: Redacted) -> None:
-    """Add what redaction removed to the service's metrics, by kind."""
-    for kind, n in (("identity_number", sum(t.identity_numbers for t in texts)),
-                    ("phone_number", sum(t.phone_numbers for t in texts)), ("email", sum(t.emails for t in texts))):
+def count_redactions(found: Redacted) -> None:
+    """Add what redaction removed from a delivery to the service's metrics, by kind."""
+    for kind, n in (("identity_number", found.identity_numbers), ("phone_number", found.phone_numbers),
+                    ("email", found.emails)):
         if n:
             metrics.REDACTIONS.labels(kind).inc(n)
 
