@@ -5,8 +5,8 @@ from app.auth.models import ApiKey
 from app.db import Base
 from app.privacy.models import CellKeySecret
 from app.registry.models import ActiveModel, ModelVersion, RescoreRun
-from app.report.models import Report, ReportLink, ReportService, ReportTargetGroup
-from app.review.models import ReportLabel, ReportScore, Review
+from app.report.models import Report, ReportLabel, ReportLink, ReportScore, ReportService, ReportTargetGroup
+from app.review.models import Review
 from app.stats.models import STATS_INDEXES, EstimateBasis
 from app.taxonomy.models import CategoryAlias, TaxonomyCode
 from app.web.models import WebSession, WebSignin

@@ -34,9 +34,8 @@ from app.errors import Conflict, FieldError, InvalidInput, echo, validation_fiel
 from app.ingest.bulk import BulkWriter
 from app.ingest.mapping import report_values
 from app.ingest.schemas import BatchItemResult, IngestedReport, ItemError, Outcome, ReportIn
-from app.report.models import Report, ReportLink, ReportService, ReportTargetGroup
+from app.report.models import Report, ReportLabel, ReportLink, ReportScore, ReportService, ReportTargetGroup
 from app.review import labels
-from app.review.models import ReportLabel, ReportScore
 from app.review.scoring import SCORE_COLUMNS, Scored, Scorer, report_text
 from app.taxonomy.models import CodeKind
 from app.taxonomy.service import Taxonomy, load_taxonomy

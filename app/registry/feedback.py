@@ -8,9 +8,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.report.models import Report
+from app.report.models import Report, ReportLabel
+from app.report.provenance import Provenance
 from app.review.labels import TARGET_CATEGORY
-from app.review.models import Provenance, ReportLabel, Review
+from app.review.models import Review
 from classifier import LabelledReport, load_corpus
 from classifier.records import Labels
 

@@ -22,9 +22,9 @@ from app.errors import Conflict, NotFound, echo
 from app.privacy.secret import load_cell_key
 from app.registry.models import ActiveModel, ModelVersion
 from app.registry.schemas import ModelOut, ModelQuality, QualityCell
-from app.report.models import Report
+from app.report.models import Report, ReportScore
 from app.review.labels import is_case_clause
-from app.review.models import ReportScore, Review
+from app.review.models import Review
 from app.stats.privacy import EXACT, Shield
 from classifier import TrainedModel, load, save
 

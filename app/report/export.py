@@ -11,10 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.report import queries
-from app.report.models import Report
+from app.report.models import Report, ReportLabel, ReportScore
+from app.report.provenance import awaiting_review
 from app.report.schemas import SortField, SortOrder
-from app.review.labels import awaiting_review
-from app.review.models import ReportLabel, ReportScore
 
 CHUNK = 2000
 COLUMNS = [

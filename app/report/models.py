@@ -1,17 +1,28 @@
-"""Tables of stored deviation reports and their multi-valued fields."""
+"""Tables of stored deviation reports, their multi-valued fields, the classifier's latest suggestion and the
+effective labels derived from what the reporter, the classifier and an adviser said (see app.review.labels)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
-
-if TYPE_CHECKING:
-    from app.review.models import ReportLabel, ReportScore
+from app.report.provenance import Provenance
 
 
 class Report(Base):
@@ -108,3 +119,38 @@ class ReportLink(Base):
 
     report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
     related_external_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class ReportScore(Base):
+    """The classifier's latest suggestion for a report."""
+
+    __tablename__ = "report_score"
+    __table_args__ = (Index("ix_report_score_flagged_score", "flagged", "score"),)
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(80), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    # Above the threshold and not already filed under the category by its reporter.
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    target_groups: Mapped[list[str]] = mapped_column(JSON)
+    services: Mapped[list[str]] = mapped_column(JSON)
+    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReportLabel(Base):
+    """An effective target group or service of a report and where it came from (adviser > reporter >
+    classifier); derived from the reporter's codes, the latest score and the latest review."""
+
+    __tablename__ = "report_label"
+    __table_args__ = (Index("ix_report_label_dimension_code", "dimension", "code", "provenance", "report_id"),
+                      Index("ix_report_label_stats", "dimension", "reported_on", "code", "provenance", "report_id"))
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)  # target_group or service
+    code: Mapped[str] = mapped_column(String(80), primary_key=True)
+    provenance: Mapped[Provenance] = mapped_column(String(20))
+    # The report's reported_on, copied by database triggers (migration 0007) whatever writes the row, so that
+    # statistics by period and label read one index range instead of joining every label to its report.
+    reported_on: Mapped[date | None] = mapped_column(Date)

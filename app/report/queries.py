@@ -11,9 +11,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
 from sqlalchemy.types import String
 
-from app.report.models import Report
+from app.report.models import Report, ReportLabel
 from app.report.schemas import SortField, SortOrder
-from app.review.models import ReportLabel
 
 
 class fold(GenericFunction[str]):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.export import HEADING_LANGUAGE_DESCRIPTION, HeadingLanguage
 from app.fields import Code, IsoDate, Status
-from app.review.models import Provenance
+from app.report.provenance import Provenance
 
 
 class ReportingUnitOut(BaseModel):

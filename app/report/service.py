@@ -14,6 +14,7 @@ from app.errors import FieldError, InvalidInput, NotFound, echo
 from app.pagination import Cursor
 from app.report import export, queries
 from app.report.models import Report
+from app.report.provenance import Provenance, awaiting_review, official_codes
 from app.report.schemas import (
     Classification,
     LabelOut,
@@ -26,8 +27,6 @@ from app.report.schemas import (
     ReportSummary,
     SortField,
 )
-from app.review import labels
-from app.review.models import Provenance
 from app.taxonomy.models import CodeKind
 from app.taxonomy.service import Taxonomy, load_taxonomy
 
@@ -74,13 +73,13 @@ def _summary_fields(report: Report) -> dict[str, object]:
         ),
         "status": report.status,
         "severity": report.severity,
-        "target_groups": labels.official_codes(triples, "target_group"),
-        "services_involved": labels.official_codes(triples, "service"),
+        "target_groups": official_codes(triples, "target_group"),
+        "services_involved": official_codes(triples, "service"),
         "confirmed_category": report.confirmed_category_code,
         "confirmed_category_provenance": report.confirmed_category_provenance,
         "suggested_category": report.suggested_category_code,
         "suggested_category_provenance": report.suggested_category_provenance,
-        "flagged": labels.awaiting_review(report.score and report.score.flagged, report.confirmed_category_provenance),
+        "flagged": awaiting_review(report.score and report.score.flagged, report.confirmed_category_provenance),
         "score": report.score.score if report.score else None,
         "labels": [LabelOut(dimension=lab.dimension, code=lab.code, provenance=lab.provenance)
                    for lab in report.labels],

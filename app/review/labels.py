@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.report.models import Report, ReportService, ReportTargetGroup
-from app.review.models import Decision, Provenance, ReportLabel, ReportScore, Review
+from app.report.models import Report, ReportLabel, ReportScore, ReportService, ReportTargetGroup
+from app.report.provenance import Provenance
+from app.review.models import Decision, Review
 
 TARGET_CATEGORY = "samhandling_barn_unge"
 TARGET_PARENT = "kommunikasjon_og_samhandling"
@@ -77,19 +78,6 @@ def adopts_suggestion(verdict: Verdict) -> bool:
     draw. A report reached otherwise (never flagged, not drawn) keeps the reporter's codes only, so a decision
     on it never makes the classifier's guesses official without the adviser sending them."""
     return verdict.answers_suggestion and is_case(verdict.decision, verdict.category_code)
-
-
-def awaiting_review(flagged: bool | None, confirmed_provenance: str | None) -> bool:
-    """A report's `flagged` as lists and exports show it: flagged by the classifier and not yet decided by an
-    adviser (the classifier's own flag stays in its classification)."""
-    return bool(flagged) and confirmed_provenance != Provenance.ADVISER.value
-
-
-def official_codes(labels: Iterable[tuple[str, str, str]], dimension: str) -> list[str]:
-    """The codes of one dimension that count officially (adviser or reporter, not the classifier), sorted,
-    from (dimension, code, provenance) triples."""
-    return sorted(code for d, code, provenance in labels
-                  if d == dimension and provenance != Provenance.CLASSIFIER.value)
 
 
 @dataclass(frozen=True)
@@ -224,10 +212,3 @@ def refresh(session: Session, report_ids: Iterable[int]) -> None:
     session.execute(delete(ReportLabel).where(ReportLabel.report_id.in_(ids)))
     if labels:
         session.execute(insert(ReportLabel), labels)
-
-
-def visible_provenances(include_suggested: bool) -> Sequence[Provenance]:
-    """The provenances a list or statistic counts."""
-    if include_suggested:
-        return (Provenance.ADVISER, Provenance.REPORTER, Provenance.CLASSIFIER)
-    return (Provenance.ADVISER, Provenance.REPORTER)

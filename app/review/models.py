@@ -1,23 +1,14 @@
-"""Tables of suggestions (classifier), decisions (advisers) and the effective labels derived from both."""
+"""Adviser decisions: what each one said about a report; a later one supersedes it."""
 
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
-
-
-class Provenance(enum.StrEnum):
-    """Who said a label: the reporter (through the quality system), the classifier, or an adviser."""
-
-    REPORTER = "reporter"
-    CLASSIFIER = "classifier"
-    ADVISER = "adviser"
 
 
 class Decision(enum.StrEnum):
@@ -32,24 +23,6 @@ class Decision(enum.StrEnum):
     # "confirm" and "reject" as aliases (app.review.schemas.ReviewIn).
     CONFIRM = "is_case"
     REJECT = "not_case"
-
-
-class ReportScore(Base):
-    """The classifier's latest suggestion for a report."""
-
-    __tablename__ = "report_score"
-    __table_args__ = (Index("ix_report_score_flagged_score", "flagged", "score"),)
-
-    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
-    model_version: Mapped[str] = mapped_column(String(80), index=True)
-    score: Mapped[float] = mapped_column(Float)
-    threshold: Mapped[float] = mapped_column(Float)
-    # Above the threshold and not already filed under the category by its reporter.
-    flagged: Mapped[bool] = mapped_column(Boolean)
-    target_groups: Mapped[list[str]] = mapped_column(JSON)
-    services: Mapped[list[str]] = mapped_column(JSON)
-    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Review(Base):
@@ -72,20 +45,3 @@ class Review(Base):
     flagged: Mapped[bool] = mapped_column(Boolean)
     audit_sample: Mapped[bool] = mapped_column(Boolean)
     model_version: Mapped[str | None] = mapped_column(String(80))
-
-
-class ReportLabel(Base):
-    """An effective target group or service of a report and where it came from (adviser > reporter >
-    classifier); derived from the reporter's codes, the latest score and the latest review."""
-
-    __tablename__ = "report_label"
-    __table_args__ = (Index("ix_report_label_dimension_code", "dimension", "code", "provenance", "report_id"),
-                      Index("ix_report_label_stats", "dimension", "reported_on", "code", "provenance", "report_id"))
-
-    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
-    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)  # target_group or service
-    code: Mapped[str] = mapped_column(String(80), primary_key=True)
-    provenance: Mapped[Provenance] = mapped_column(String(20))
-    # The report's reported_on, copied by database triggers (migration 0007) whatever writes the row, so that
-    # statistics by period and label read one index range instead of joining every label to its report.
-    reported_on: Mapped[date | None] = mapped_column(Date)

@@ -16,9 +16,8 @@ from app.db import utcnow
 from app.observability import metrics
 from app.observability.logs import log_error
 from app.registry.service import ActiveModelCache
-from app.report.models import Report
+from app.report.models import Report, ReportScore
 from app.review.labels import TARGET_CATEGORY, Suggestion
-from app.review.models import ReportScore
 from classifier import Prediction, ReportText, TrainedModel
 
 logger = logging.getLogger("avvik")

@@ -17,10 +17,10 @@ from app.privacy.redaction import redact
 from app.report import export as report_export
 from app.report import queries
 from app.report import service as report_service
-from app.report.models import Report
+from app.report.models import Report, ReportScore
 from app.report.schemas import Classification, ReportSummary
 from app.review import labels
-from app.review.models import Decision, ReportScore, Review
+from app.review.models import Decision, Review
 from app.review.schemas import (
     QueueItem,
     QueueOrder,

@@ -29,8 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from app.report import queries
-from app.report.models import Report
-from app.review.models import ReportLabel
+from app.report.models import Report, ReportLabel
 from app.stats.pairs import AGENCY_SERVICE, SERVICE_AGENCY, UNIT_WORDS
 from app.stats.privacy import EXACT, Shield
 from app.stats.schemas import Dimension

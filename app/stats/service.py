@@ -17,10 +17,9 @@ from app.registry.models import ModelVersion
 from app.registry.service import active_version
 from app.report import queries
 from app.report import service as report_service
-from app.report.models import Report
+from app.report.models import Report, ReportLabel
 from app.report.schemas import ReportFilter
 from app.review.labels import TARGET_CATEGORY, is_case_clause
-from app.review.models import ReportLabel
 from app.stats import queries as stats_queries
 from app.stats import similarity
 from app.stats.estimate import Stratum, estimate

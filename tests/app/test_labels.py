@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from app.report.provenance import Provenance
 from app.review.labels import Suggestion, Verdict, effective_labels
-from app.review.models import Decision, Provenance
+from app.review.models import Decision
 
 ADV, REP, CLS = Provenance.ADVISER, Provenance.REPORTER, Provenance.CLASSIFIER
 

@@ -173,7 +173,7 @@ def test_rescore_skips_a_report_the_classifier_fails_on_and_keeps_its_score(
     from zoneinfo import ZoneInfo
 
     from app.registry.rescore import rescore
-    from app.review.models import ReportScore
+    from app.report.models import ReportScore
     from tests.helpers import POISON, inject_classifier_fault, report
 
     url, client = fresh
