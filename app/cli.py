@@ -289,8 +289,8 @@ def import_command(
     maker = _maker()
     scorer = None
     if score and settings.scoring_enabled:
-        from app.registry.service import ActiveModelCache
-        from app.review.scoring import ingest_scorer
+        from app.registry.cache import ActiveModelCache
+        from app.registry.scoring import ingest_scorer
 
         _ensure_model(settings, by="import")
         scorer = ingest_scorer(ActiveModelCache(Path(settings.model_dir).parent / "registry"), settings.flag_threshold)
@@ -388,7 +388,7 @@ def model_promote(
 
     from app.audit.service import record_cli
     from app.registry import feedback
-    from app.registry.service import promote
+    from app.registry.promotion import promote
 
     settings = Settings()
     chosen = dev_set or (Path(settings.dev_set_path) if settings.dev_set_path else None)
@@ -429,8 +429,9 @@ def _registered_model(version: str | None) -> TrainedModel:
     """A registered model version (default: the active one, registering the default model if none is)."""
     import tempfile
 
+    from app.registry.artifacts import unpack
     from app.registry.models import ModelVersion
-    from app.registry.service import active_version, list_versions, unpack
+    from app.registry.service import active_version, list_versions
 
     if version is None:
         _ensure_model(Settings(), by="cli")

@@ -36,8 +36,8 @@ from app.observability.router import router as metrics_router
 from app.observability.tracing import telemetry_config
 from app.pagination import cursor_key
 from app.query import single_valued_query
+from app.registry.cache import ActiveModelCache
 from app.registry.router import router as models_router
-from app.registry.service import ActiveModelCache
 from app.report.router import router as report_router
 from app.review.router import router as review_router
 from app.settings import Settings

@@ -19,7 +19,7 @@ from app.db import begin_session
 from app.ingest.mapping import parse_local_datetime
 from app.ingest.schemas import Outcome, ReportIn
 from app.ingest.service import parse_items, upsert_reports
-from app.review.scoring import Scorer
+from app.registry.scoring import Scorer
 
 LIST_FIELDS = ("target_groups", "services_involved", "related_external_ids")
 DATE_FIELDS = ("reported_at", "occurred_at", "source_version")

@@ -15,7 +15,7 @@ from app.errors import FieldError, PayloadTooLarge, error_responses
 from app.ingest import service
 from app.ingest.schemas import BatchIn, BatchOut, IngestedReport, Outcome, ReportIn
 from app.observability import metrics
-from app.review import scoring
+from app.registry import scoring
 
 router = APIRouter(prefix="/api/v1/reports", tags=["ingest"])
 

@@ -34,9 +34,9 @@ from app.errors import Conflict, FieldError, InvalidInput, echo, validation_fiel
 from app.ingest.bulk import BulkWriter
 from app.ingest.mapping import report_values
 from app.ingest.schemas import BatchItemResult, IngestedReport, ItemError, Outcome, ReportIn
+from app.registry.scoring import SCORE_COLUMNS, Scored, Scorer, report_text
 from app.report.models import Report, ReportLabel, ReportLink, ReportScore, ReportService, ReportTargetGroup
 from app.review import labels
-from app.review.scoring import SCORE_COLUMNS, Scored, Scorer, report_text
 from app.taxonomy.models import CodeKind
 from app.taxonomy.service import Taxonomy, load_taxonomy
 

@@ -1,1 +1,2 @@
-"""The model registry: trained classifier versions stored in the database, and the one that is active."""
+"""The model registry: trained classifier versions stored in the database, the one that is active, and scoring
+reports with it."""

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import begin_session, utcnow
 from app.errors import NotFound
+from app.registry.artifacts import unpack
 from app.registry.models import ModelVersion, RescoreRun
-from app.registry.service import active_version, unpack
+from app.registry.scoring import score_reports
+from app.registry.service import active_version
 from app.report.models import Report
 from app.review import labels
-from app.review.scoring import score_reports
 
 
 def rescore(

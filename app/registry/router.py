@@ -13,7 +13,9 @@ from app.db import SessionDep
 from app.errors import error_responses
 from app.export import CsvFormat, columns_of, csv_answer, csv_response, flatten, wants_csv
 from app.registry import service
-from app.registry.schemas import ModelOut, ModelQuality, QualityCell
+from app.registry.schemas import ModelOut
+from app.stats import quality as stats_quality
+from app.stats.schemas import ModelQuality, QualityCell
 from app.stats.scope import Scope
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -42,8 +44,8 @@ def get_quality(request: Request, session: SessionDep, scope: Scope,
     """Confirmed / reviewed flags, reviews waiting, and misses found in the audit sample; per department, among
     the caller's departments. Dashboards get every count perturbed and small ones hidden. As CSV: the overall
     row (department empty) first, then one row per department."""
-    result = service.quality(session, scope.departments, protect_small=not scope.exact,
-                             k=request.app.state.settings.min_cell_count)
+    result = stats_quality.quality(session, scope.departments, protect_small=not scope.exact,
+                                   k=request.app.state.settings.min_cell_count)
     if wants_csv(format, request.headers.get("accept")):
         rows = [{"model_version": result.model_version, **cell.model_dump(mode="json")}
                 for cell in (result.overall, *result.by_department)]

@@ -1,11 +1,11 @@
-"""API shapes of the model registry and live quality."""
+"""API shapes of the model registry."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 
 class ModelOut(BaseModel):
@@ -19,26 +19,3 @@ class ModelOut(BaseModel):
     feedback_count: int
     active: bool
     metrics: dict[str, Any]
-
-
-class QualityCell(BaseModel):
-    """Observed quality of flags among reviews, for one department or overall. For dashboards every count
-    is perturbed and hidden (null) when small, and the rates are computed from what is shown."""
-
-    department: str | None
-    reviewed_flags: int | None
-    confirmed_flags: int | None
-    precision: float | None
-    waiting_for_review: int | None
-    reviewed_audit_sample: int | None
-    missed_in_audit_sample: int | None
-    miss_rate: float | None
-    suppressed: bool = Field(default=False, description="A count of this line is hidden (dashboards)")
-
-
-class ModelQuality(BaseModel):
-    """How far the flags can be trusted, from advisers' reviews of the active model's flags."""
-
-    model_version: str | None
-    overall: QualityCell
-    by_department: list[QualityCell]

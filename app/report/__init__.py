@@ -1,1 +1,1 @@
-"""Deviation reports: storage, filters and reading."""
+"""Deviation reports: storage (with the classifier's latest score and the effective labels), filters and reading."""

@@ -1,1 +1,1 @@
-"""Classifier suggestions, adviser reviews, label provenance and the review queue."""
+"""Adviser reviews: decisions, the effective labels they make, report history and the review queue."""

@@ -1,1 +1,1 @@
-"""Statistics: aggregates for advisers and dashboards."""
+"""Statistics: aggregates for advisers and dashboards, and the live quality of the active model."""

@@ -34,6 +34,7 @@ from app.review.models import Decision
 from app.review.schemas import QueueOrder, ReviewIn, ReviewQueueQuery
 from app.settings import Settings
 from app.stats import export as stats_export
+from app.stats import quality as stats_quality
 from app.stats import service as stats_service
 from app.stats.schemas import CountsQuery, Dimension, EstimateQuery, MatrixQuery, RecurringQuery, TrendQuery
 from app.taxonomy.models import CodeKind
@@ -794,7 +795,7 @@ def model_page(request: Request, session: SessionDep, current: Admin) -> HTMLRes
     and the promotion gate."""
     active = registry_service.active_version(session)
     models = [registry_service.model_out(row, active) for row in registry_service.list_versions(session)]
-    quality = registry_service.quality(session)
+    quality = stats_quality.quality(session)
 
     def f1(model: Any) -> float | None:
         value = model.metrics.get("cv", {}).get(TARGET_CATEGORY, {}).get("f1")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.observability import metrics
 from app.observability.logs import log_error
-from app.registry.service import ActiveModelCache
+from app.registry.cache import ActiveModelCache
 from app.report.models import Report, ReportScore
 from app.review.labels import TARGET_CATEGORY, Suggestion
 from classifier import Prediction, ReportText, TrainedModel
