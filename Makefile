@@ -26,6 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app classifier tests bench migrations
+	$(BIN)/lint-imports
 
 openapi: $(STAMP)
 	$(BIN)/python -m app.openapi
