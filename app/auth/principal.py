@@ -29,9 +29,3 @@ class Principal:
     def actor(self) -> str:
         """How the audit log names the caller."""
         return f"key:{self.subject}" if self.kind == "api_key" else f"user:{self.subject}@{self.tenant}"
-
-    def sees_department(self, department: str | None) -> bool:
-        """Whether reports of this department are visible to the caller."""
-        if self.departments is None or Role.ADMIN in self.roles:
-            return True
-        return department is not None and department in self.departments

@@ -34,11 +34,6 @@ NOISE_ROW_DEFAULT: tuple[tuple[int, float], ...] = ((-2, 0.05), (-1, 0.20), (0, 
 NOISE_BOUND = 2
 
 
-def noise_row(n: int) -> tuple[tuple[int, float], ...]:
-    """The noise distribution of a true count n ≥ 1."""
-    return NOISE_ROWS.get(n, NOISE_ROW_DEFAULT)
-
-
 def _thresholds(row: tuple[tuple[int, float], ...]) -> tuple[tuple[int, int], ...]:
     """Each noise with the cell key below which it applies (cumulative probabilities scaled to P)."""
     total, out = 0.0, []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.report.models import Report, ReportLabel
@@ -51,11 +51,6 @@ def reviewed_reports(session: Session) -> tuple[list[LabelledReport], list[Label
                                 source="review")
         (hold if held_out(report.id) else train).append(record)
     return train, hold
-
-
-def count_reviewed(session: Session) -> int:
-    """How many reports carry an adviser decision."""
-    return session.scalar(select(func.count(func.distinct(Review.report_id)))) or 0
 
 
 def judging_set(session: Session, dev_set: Path | None) -> list[LabelledReport]:
