@@ -30,6 +30,7 @@ from app.registry import service as registry_service
 from app.report import service as report_service
 from app.report.schemas import ReportListQuery
 from app.review import service as review_service
+from app.review.labels import TARGET_CATEGORY
 from app.review.models import Decision
 from app.review.schemas import QueueOrder, ReviewIn, ReviewQueueQuery
 from app.settings import Settings
@@ -48,7 +49,6 @@ TEMPLATES.env.trim_blocks = TEMPLATES.env.lstrip_blocks = True  # no template in
 # The queue page reads this many waiting reports (its counter says "over 100" beyond): every decision answers
 # with the next report and the counter, so this read is in the decision's round trip.
 QUEUE_WINDOW = 100
-TARGET_CATEGORY = "samhandling_barn_unge"
 SIGNIN_COOKIE = "avvik_innlogging"  # double-submit token of the sign-in form (login CSRF)
 DECISION_WORDS = {"is_case": "Er en sak", "not_case": "Ikke en sak", "correct": "Rettet"}
 PROVENANCE_WORDS = {"reporter": "melder", "classifier": "forslag fra klassifisereren", "adviser": "rådgiver"}
