@@ -50,7 +50,7 @@ def database_gauges(request: Request) -> Gauges:
         with request.app.state.sessionmaker.begin() as session:
             flagged, sample = review.queue_backlog(session, settings.audit_sample_share)
             version = registry.active_version(session)
-        gauges = {
+        gauges: dict[str, tuple[str, float, dict[str, str]]] = {
             "avvik_review_queue_length": ("Flagged reports waiting for a first review", flagged, {}),
             "avvik_audit_sample_backlog": ("Audit-sample reports waiting for a first review", sample, {}),
             "avvik_active_model_info": ("The active model version (value 1)", 1 if version else 0,
