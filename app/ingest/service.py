@@ -34,6 +34,7 @@ _REPORT_ADAPTER = TypeAdapter(ReportIn)
 _RETRYABLE = frozenset({"40P01", "40001"})
 _ATTEMPTS = 5
 
+
 def parse_items(raw_items: Sequence[object]) -> list[Delivery]:
     """Validate each raw item on its own; a bad item becomes a Delivery with errors, not an exception."""
     deliveries = []
