@@ -218,6 +218,14 @@ def make_sessionmaker(bind: Any, **kwargs: Any) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, class_=AppSession, expire_on_commit=False, **kwargs)
 
 
+def get_sessionmaker(request: Request) -> sessionmaker[Session]:
+    """The app's session factory, for what reads after the request's transaction (streamed exports)."""
+    maker: sessionmaker[Session] = request.app.state.sessionmaker
+    return maker
+
+
+SessionMakerDep = Annotated[sessionmaker[Session], Depends(get_sessionmaker)]
+
 # scope="function": the dependency's exit (the commit) runs before the response is sent, so a failed
 # commit becomes an error response instead of a 200 for a report that was never stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -135,7 +135,7 @@ def field_name(loc: Sequence[Any]) -> str:
     return name or ".".join(str(p) for p in loc)
 
 
-def validation_fields(errors: Sequence[dict[str, Any]]) -> list[FieldError]:
+def validation_fields(errors: Sequence[Mapping[str, Any]]) -> list[FieldError]:
     """Pydantic errors as FieldErrors, without echoing the input (it may be confidential free text)."""
     return [FieldError(field=field_name(e.get("loc", ())), reason=e.get("msg", "invalid")) for e in errors]
 

@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from app.errors import FieldError, InvalidInput
 from app.fields import EARLIEST, LATEST, MAX_ID
@@ -25,6 +25,7 @@ MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 _SIGNATURE_BYTES = 16  # 128 bits of HMAC-SHA-256: more than enough against guessing, and a short token
 _MAX_SCORE = 1e9  # queue keys are scores and distances in [0, 1]; anything far beyond is not ours
+V = TypeVar("V", datetime, float)  # what a list is sorted by: a time, or a score
 
 
 def cursor_key(secret: str | None, database_url: str) -> bytes:
@@ -55,11 +56,11 @@ def _no_constants(name: str) -> Any:
 
 
 @dataclass(frozen=True)
-class Cursor:
+class Cursor(Generic[V]):
     """The position after the last row of a page, and the ordering it belongs to."""
 
     ordering: str
-    value: datetime | float
+    value: V
     last_id: int
 
     def encode(self, key: bytes) -> str:
@@ -70,7 +71,7 @@ class Cursor:
         return f"{body}.{_sign(key, body)}"
 
     @classmethod
-    def decode(cls, token: str, ordering: str, key: bytes, kind: type[datetime] | type[float]) -> Cursor:
+    def decode(cls, token: str, ordering: str, key: bytes, kind: type[V]) -> Cursor[V]:
         """Read a token; 422 naming the cursor when it is not one this API signed, is from another ordering,
         or holds a value that cannot be a position of `kind` (a time for dates, a finite number for scores)."""
         body, _, signature = token.partition(".")
@@ -95,6 +96,10 @@ def _sign(key: bytes, body: str) -> str:
     return _b64encode(digest[:_SIGNATURE_BYTES])
 
 
+@overload
+def _value(value: object, kind: type[datetime]) -> datetime: ...
+@overload
+def _value(value: object, kind: type[float]) -> float: ...
 def _value(value: object, kind: type[datetime] | type[float]) -> datetime | float:
     """The position's sort value, checked as strictly as a request's own times and numbers."""
     if kind is datetime:

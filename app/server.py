@@ -52,6 +52,7 @@ class BoundedH11Protocol(H11Protocol):
 
     _head_timer: asyncio.TimerHandle | None = None
 
+    # uvicorn narrows asyncio's BaseTransport to Transport here, and silences the same error in its own class.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Refuse a connection beyond the cap; otherwise wait for its first request head."""
         super().connection_made(transport)

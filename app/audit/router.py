@@ -12,7 +12,8 @@ from app.audit import service
 from app.audit.schemas import AuditEventOut, AuditPage, AuditQuery
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
-from app.db import SessionDep
+from app.db import SessionDep, SessionMakerDep
+from app.dependencies import LocalTzDep
 from app.errors import error_responses
 from app.export import csv_response
 
@@ -28,12 +29,12 @@ def get_audit(
     request: Request,
     session: SessionDep,
     principal: Annotated[Principal, require(Role.ADMIN)],
+    local: LocalTzDep,
+    maker: SessionMakerDep,
     query: Annotated[AuditQuery, Query()],
 ) -> AuditPage | Response:
     """Newest first. `format=csv` streams every matching row (semicolon-separated, UTF-8 with BOM)."""
-    local = request.app.state.local_tz
     if query.format == "csv" or "text/csv" in request.headers.get("accept", ""):
-        maker = request.app.state.sessionmaker
 
         def rows() -> Iterator[dict[str, Any]]:
             # The request's transaction ends before the body streams: the export reads in its own.

@@ -203,4 +203,6 @@ def _as_sqlalchemy_error(statement: str, session: Session) -> Iterator[None]:
         dialect = session.get_bind().dialect
         raw = session.connection().connection.dbapi_connection
         raise DBAPIError.instance(statement, None, exc, psycopg.Error, hide_parameters=True, dialect=dialect,
-                                  connection_invalidated=dialect.is_disconnect(exc, raw, None)) from exc
+                                  # psycopg.Error is the DBAPI's Error; SQLAlchemy types it as a protocol of its own.
+                                  connection_invalidated=dialect.is_disconnect(exc, raw, None),  # type: ignore[arg-type]
+                                  ) from exc

@@ -7,7 +7,7 @@ import csv
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,7 @@ def _headings(cells: Sequence[Any]) -> list[str]:
     return [str(h).strip() if h is not None else "" for h in cells]
 
 
-def _lines(path: Path) -> Iterator[tuple[int, Sequence[Any]]]:
+def _lines(path: Path) -> Generator[tuple[int, Sequence[Any]]]:
     """(line number, cells) of every line of the file, the headings' line first."""
     if path.suffix.lower() == ".xlsx":
         from openpyxl import load_workbook

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from app.ingest.schemas import ReportIn, ReportingUnitIn
@@ -137,7 +137,41 @@ def count_redactions(found: Redacted) -> None:
             metrics.REDACTIONS.labels(kind).inc(n)
 
 
-def report_values(taxonomy: Taxonomy, item: ReportIn, local: ZoneInfo) -> dict[str, object]:
+@dataclass(frozen=True)
+class ReportRow:
+    """The report row's column values for a delivery (without id, timestamps and effective category)."""
+
+    source_system: str
+    external_id: str
+    title: str
+    description: str
+    reported_category: str | None
+    category_code: str | None
+    occurred_at: datetime | None
+    reported_at: datetime
+    reported_on: date
+    occurred_sort_at: datetime
+    department_code: str | None
+    agency_code: str | None
+    unit_name: str | None
+    unit_code: str | None
+    reporting_unit_text: str | None
+    status: str
+    severity: str | None
+    source_version: str
+    source_version_key: int
+    content_hash: str
+    redacted_identity_numbers: int
+    redacted_phone_numbers: int
+    redacted_emails: int
+    audit_draw: float
+
+    def columns(self) -> dict[str, object]:
+        """Column name to value, in the order of the fields."""
+        return dict(vars(self))
+
+
+def report_values(taxonomy: Taxonomy, item: ReportIn, local: ZoneInfo) -> ReportRow:
     """The report row's column values for a delivery (without id and timestamps of our own).
 
     Free text is redacted here, before it is stored, hashed, classified or logged.
@@ -148,29 +182,29 @@ def report_values(taxonomy: Taxonomy, item: ReportIn, local: ZoneInfo) -> dict[s
     version_text, key = version_key(item.source_version, local)
     reported_at = to_utc(item.reported_at, local)
     occurred_at = to_utc(item.occurred_at, local) if item.occurred_at else None
-    return {
-        "source_system": item.source_system,
-        "external_id": item.external_id,
-        "title": item.title,
-        "description": item.description,
-        "reported_category": item.reported_category,
-        "category_code": taxonomy.map_category(item.reported_category),
-        "occurred_at": occurred_at,
-        "reported_at": reported_at,
-        "reported_on": reported_at.astimezone(local).date(),
-        "occurred_sort_at": occurred_at or reported_at,
-        "department_code": unit.department_code,
-        "agency_code": unit.agency_code,
-        "unit_name": unit.unit_name,
-        "unit_code": unit.unit_code,
-        "reporting_unit_text": unit.text,
-        "status": item.status,
-        "severity": item.severity,
-        "source_version": version_text,
-        "source_version_key": key,
-        "content_hash": content_hash(item),
-        "redacted_identity_numbers": found.identity_numbers,
-        "redacted_phone_numbers": found.phone_numbers,
-        "redacted_emails": found.emails,
-        "audit_draw": audit_draw(item.source_system, item.external_id),
-    }
+    return ReportRow(
+        source_system=item.source_system,
+        external_id=item.external_id,
+        title=item.title,
+        description=item.description,
+        reported_category=item.reported_category,
+        category_code=taxonomy.map_category(item.reported_category),
+        occurred_at=occurred_at,
+        reported_at=reported_at,
+        reported_on=reported_at.astimezone(local).date(),
+        occurred_sort_at=occurred_at or reported_at,
+        department_code=unit.department_code,
+        agency_code=unit.agency_code,
+        unit_name=unit.unit_name,
+        unit_code=unit.unit_code,
+        reporting_unit_text=unit.text,
+        status=item.status,
+        severity=item.severity,
+        source_version=version_text,
+        source_version_key=key,
+        content_hash=content_hash(item),
+        redacted_identity_numbers=found.identity_numbers,
+        redacted_phone_numbers=found.phone_numbers,
+        redacted_emails=found.emails,
+        audit_draw=audit_draw(item.source_system, item.external_id),
+    )

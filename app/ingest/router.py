@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
+from app.dependencies import LocalTzDep, SettingsDep
 from app.errors import FieldError, PayloadTooLarge, error_responses
 from app.ingest import service
 from app.ingest.schemas import BatchIn, BatchOut, IngestedReport, Outcome, ReportIn
 from app.observability import metrics
 from app.registry import scoring
+from app.registry.cache import ActiveModelCache
 
 router = APIRouter(prefix="/api/v1/reports", tags=["ingest"])
 
@@ -26,24 +28,26 @@ _UPSERT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def scorer(request: Request) -> scoring.Scorer | None:
+def scorer(request: Request, settings: SettingsDep) -> scoring.Scorer | None:
     """Score new and changed reports with the active model, unless scoring is switched off."""
-    cache = request.app.state.models
+    cache: ActiveModelCache | None = request.app.state.models
     if cache is None:
         return None
-    settings = request.app.state.settings
     return scoring.ingest_scorer(cache, settings.flag_threshold)
+
+
+ScorerDep = Annotated[scoring.Scorer | None, Depends(scorer)]
 
 
 @router.post("", status_code=201, summary="Create or update a report (idempotent)", response_model=IngestedReport,
              responses=_UPSERT_RESPONSES)
 def post_report(
-    body: ReportIn, request: Request, session: SessionDep,
+    body: ReportIn, request: Request, session: SessionDep, local: LocalTzDep, score: ScorerDep,
     principal: Annotated[Principal, require(Role.INTEGRATION)],
 ) -> Response:
     """Store a delivery from the quality system. Safe to retry; an older version never overwrites a newer.
     The answer is the outcome, the id and the versions: never the stored report's text or labels."""
-    answer = service.upsert_report(session, body, request.app.state.local_tz, scorer(request))
+    answer = service.upsert_report(session, body, local, score)
     metrics.defer(request.scope, metrics.INGESTED, outcome=answer.outcome.value)
     return _json(answer, 201 if answer.outcome is Outcome.CREATED else 200)
 
@@ -51,16 +55,16 @@ def post_report(
 @router.post("/batch", summary="Create or update up to 1,000 reports", response_model=BatchOut,
              responses=error_responses(401, 403, 413, 422, 429, 503))
 def post_batch(
-    body: BatchIn, request: Request, session: SessionDep,
-    principal: Annotated[Principal, require(Role.INTEGRATION)],
+    body: BatchIn, request: Request, session: SessionDep, settings: SettingsDep, local: LocalTzDep,
+    score: ScorerDep, principal: Annotated[Principal, require(Role.INTEGRATION)],
 ) -> Response:
     """One result per item, in the order sent; an invalid item does not stop the others."""
-    limit = request.app.state.settings.max_batch_items
+    limit = settings.max_batch_items
     if len(body.reports) > limit:
         raise PayloadTooLarge(f"at most {limit} reports per batch",
                               [FieldError(field="reports", reason=f"{len(body.reports)} items; at most {limit}")])
     deliveries = service.parse_items(body.reports)
-    outcomes = service.upsert_reports(session, deliveries, request.app.state.local_tz, scorer(request))
+    outcomes = service.upsert_reports(session, deliveries, local, score)
     results = service.batch_results(deliveries, outcomes)
     counts = Counter(r.outcome for r in results)
     for outcome, n in counts.items():

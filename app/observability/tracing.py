@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -79,12 +80,13 @@ def otlp_exporter() -> SpanExporter:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:  # an optional extra: say how to get it instead of failing obscurely
         raise RuntimeError("AVVIK_TRACING_ENABLED=true needs the OTLP exporter: pip install 'avvik[otel]'") from exc
-    return OTLPSpanExporter()
+    exporter: SpanExporter = OTLPSpanExporter()  # an optional extra, so mypy may not see its types
+    return exporter
 
 
-def telemetry_config(enabled: bool, service_name: str, exporter: SpanExporter | None = None) -> dict[str, Any]:
+def telemetry_config(enabled: bool, service_name: str, exporter: SpanExporter | None = None) -> TelemetryConfig:
     """FastAPI's `telemetry=` argument: our provider with the scrubbing exporter, or tracing off."""
-    config: dict[str, Any] = {"metrics": False, "logs": False, "auto_configure": False, "tracing": enabled}
+    config: TelemetryConfig = {"metrics": False, "logs": False, "auto_configure": False, "tracing": enabled}
     if enabled:
         provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         provider.add_span_processor(BatchSpanProcessor(ScrubbingExporter(exporter or otlp_exporter())))

@@ -34,7 +34,8 @@ def reviewed_reports(session: Session) -> tuple[list[LabelledReport], list[Label
     for label in session.scalars(select(ReportLabel).where(ReportLabel.provenance == Provenance.ADVISER,
                                                            ReportLabel.report_id.in_([r.id for r in reports]))):
         codes.setdefault(label.report_id, {"target_group": [], "service": []})[label.dimension].append(label.code)
-    train, hold = [], []
+    train: list[LabelledReport] = []
+    hold: list[LabelledReport] = []
     for report in reports:
         groups = tuple(sorted(codes.get(report.id, {}).get("target_group", [])))
         services = tuple(sorted(codes.get(report.id, {}).get("service", [])))

@@ -44,8 +44,7 @@ def get_quality(request: Request, session: SessionDep, scope: Scope,
     """Confirmed / reviewed flags, reviews waiting, and misses found in the audit sample; per department, among
     the caller's departments. Dashboards get every count perturbed and small ones hidden. As CSV: the overall
     row (department empty) first, then one row per department."""
-    result = stats_quality.quality(session, scope.departments, protect_small=not scope.exact,
-                                   k=request.app.state.settings.min_cell_count)
+    result = stats_quality.quality(session, scope.departments, protect_small=scope.protect_small, k=scope.k)
     if wants_csv(format, request.headers.get("accept")):
         rows = [{"model_version": result.model_version, **cell.model_dump(mode="json")}
                 for cell in (result.overall, *result.by_department)]

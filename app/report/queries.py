@@ -115,7 +115,7 @@ def sort_column(sort: SortField) -> Any:
 
 def list_reports(
     f: ResolvedFilter, sort: SortField, order: SortOrder, limit: int, after: tuple[datetime, int] | None
-) -> Select[tuple[Report]]:
+) -> Select[Report]:
     """One page of reports in a stable order (sort column, then id), starting after a keyset position."""
     column = sort_column(sort)
     query = select(Report).where(*filter_clauses(f))

@@ -10,7 +10,8 @@ from fastapi.responses import Response
 from app.audit import service as audit
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
-from app.db import SessionDep
+from app.db import SessionDep, SessionMakerDep
+from app.dependencies import CursorKeyDep, LocalTzDep
 from app.errors import error_responses
 from app.export import XLSX_MEDIA_TYPE, csv_response, xlsx_response
 from app.fields import ReportIdPath
@@ -30,22 +31,19 @@ Adviser = Annotated[Principal, require(Role.ADVISER)]
             response_model=ReportPage,
             responses={200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}},
                              "description": "A page as JSON, or every matching report as CSV or XLSX"}, **_ERRORS})
-def get_reports(request: Request, session: SessionDep, principal: Adviser,
-                query: Annotated[ReportListQuery, Query()]) -> ReportPage | Response:
+def get_reports(request: Request, session: SessionDep, principal: Adviser, maker: SessionMakerDep, local: LocalTzDep,
+                cursor_key: CursorKeyDep, query: Annotated[ReportListQuery, Query()]) -> ReportPage | Response:
     """Filters combine with AND; a repeated filter matches any of its values. Titles count as free text.
     CSV is UTF-8 with a byte-order mark and semicolons (as Norwegian Excel opens it); times in exports are Oslo
     time. An export's audit row lists every report it carried."""
     wanted = "csv" if query.format == "json" and "text/csv" in request.headers.get("accept", "") else query.format
     if wanted != "json":
-        maker = request.app.state.sessionmaker
-        columns, data = service.export_reports(session, maker, query, request.app.state.local_tz,
-                                               principal.departments)
+        columns, data = service.export_reports(session, maker, query, local, principal.departments)
         event_id = audit.record(session, request, principal, f"report.export.{wanted}",
                                 query=query.model_dump(mode="json", exclude={"cursor", "limit"}))
         respond = csv_response if wanted == "csv" else xlsx_response
         return respond(f"avvik.{wanted}", columns, audit.audited_export(maker, event_id, data), query.lang)
-    page = service.list_reports(session, query, request.app.state.local_tz, principal.departments,
-                                request.app.state.cursor_key)
+    page = service.list_reports(session, query, local, principal.departments, cursor_key)
     audit.record(session, request, principal, "report.list", report_ids=[r.id for r in page.items],
                  query=query.model_dump(mode="json", exclude={"cursor"}))
     return page

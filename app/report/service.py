@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.errors import FieldError, InvalidInput, NotFound, echo
 from app.pagination import Cursor
 from app.report import export, queries
-from app.report.models import Report
+from app.report.models import Report, ReportScore
 from app.report.provenance import Provenance, awaiting_review, official_codes
 from app.report.schemas import (
     Classification,
+    Explanation,
     LabelOut,
     Redactions,
     ReportDetail,
@@ -33,21 +34,44 @@ from app.taxonomy.service import Taxonomy, load_taxonomy
 
 def summary(report: Report) -> ReportSummary:
     """A report as a list shows it."""
-    return ReportSummary(**_summary_fields(report))
+    triples = [(lab.dimension, lab.code, lab.provenance) for lab in report.labels]
+    return ReportSummary(
+        id=report.id,
+        source_system=report.source_system,
+        external_id=report.external_id,
+        title=report.title,
+        reported_category=report.reported_category,
+        category=report.category_code,
+        category_mapped=report.category_code is not None,
+        occurred_at=report.occurred_at,
+        reported_at=report.reported_at,
+        reporting_unit=ReportingUnitOut(
+            department=report.department_code, agency=report.agency_code, unit=report.unit_name,
+            unit_code=report.unit_code, as_sent=report.reporting_unit_text,
+        ),
+        status=report.status,
+        severity=report.severity,
+        target_groups=official_codes(triples, "target_group"),
+        services_involved=official_codes(triples, "service"),
+        confirmed_category=report.confirmed_category_code,
+        confirmed_category_provenance=_provenance(report.confirmed_category_provenance),
+        suggested_category=report.suggested_category_code,
+        suggested_category_provenance=_provenance(report.suggested_category_provenance),
+        flagged=awaiting_review(report.score is not None and report.score.flagged,
+                                       report.confirmed_category_provenance),
+        score=report.score.score if report.score else None,
+        labels=[LabelOut(dimension=lab.dimension, code=lab.code, provenance=lab.provenance) for lab in report.labels],
+    )
 
 
 def detail(report: Report) -> ReportDetail:
-    """A report with its free text."""
+    """A report with its free text: its summary and the fields only a detail has."""
     return ReportDetail(
-        **_summary_fields(report),
+        **dict(summary(report)),
         description=report.description,
         redactions=Redactions(identity_numbers=report.redacted_identity_numbers,
                               phone_numbers=report.redacted_phone_numbers, emails=report.redacted_emails),
-        classification=Classification(
-            model_version=report.score.model_version, score=report.score.score, threshold=report.score.threshold,
-            flagged=report.score.flagged, target_groups=report.score.target_groups,
-            services=report.score.services, explanation=report.score.explanation, scored_at=report.score.scored_at,
-        ) if report.score is not None else None,
+        classification=classification(report.score),
         related_external_ids=[link.related_external_id for link in report.links],
         source_version=report.source_version,
         created_at=report.created_at,
@@ -55,35 +79,19 @@ def detail(report: Report) -> ReportDetail:
     )
 
 
-def _summary_fields(report: Report) -> dict[str, object]:
-    triples = [(lab.dimension, lab.code, lab.provenance) for lab in report.labels]
-    return {
-        "id": report.id,
-        "source_system": report.source_system,
-        "external_id": report.external_id,
-        "title": report.title,
-        "reported_category": report.reported_category,
-        "category": report.category_code,
-        "category_mapped": report.category_code is not None,
-        "occurred_at": report.occurred_at,
-        "reported_at": report.reported_at,
-        "reporting_unit": ReportingUnitOut(
-            department=report.department_code, agency=report.agency_code, unit=report.unit_name,
-            unit_code=report.unit_code, as_sent=report.reporting_unit_text,
-        ),
-        "status": report.status,
-        "severity": report.severity,
-        "target_groups": official_codes(triples, "target_group"),
-        "services_involved": official_codes(triples, "service"),
-        "confirmed_category": report.confirmed_category_code,
-        "confirmed_category_provenance": report.confirmed_category_provenance,
-        "suggested_category": report.suggested_category_code,
-        "suggested_category_provenance": report.suggested_category_provenance,
-        "flagged": awaiting_review(report.score and report.score.flagged, report.confirmed_category_provenance),
-        "score": report.score.score if report.score else None,
-        "labels": [LabelOut(dimension=lab.dimension, code=lab.code, provenance=lab.provenance)
-                   for lab in report.labels],
-    }
+def classification(score: ReportScore | None) -> Classification | None:
+    """The classifier's latest suggestion as every answer shows it (None when the report is unscored)."""
+    if score is None:
+        return None
+    return Classification(
+        model_version=score.model_version, score=score.score, threshold=score.threshold, flagged=score.flagged,
+        target_groups=score.target_groups, services=score.services,
+        explanation=[Explanation.model_validate(term) for term in score.explanation], scored_at=score.scored_at,
+    )
+
+
+def _provenance(stored: str | None) -> Provenance | None:
+    return Provenance(stored) if stored is not None else None
 
 
 def get_report(session: Session, report_id: int, departments: frozenset[str] | None = None) -> Report:
@@ -142,8 +150,8 @@ def resolve_filter(
     if errors:
         raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
 
-    def local_midnight(day: object) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=local)  # type: ignore[arg-type]
+    def local_midnight(day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=local)
 
     return queries.ResolvedFilter(
         categories=categories,

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.report.models import Report, ReportLabel, ReportScore, ReportService, ReportTargetGroup
@@ -54,7 +54,7 @@ def is_case(decision: Decision, category_code: str | None) -> bool:
                                             and category_code in (None, TARGET_CATEGORY))
 
 
-def is_case_clause(decision: ColumnElement[str | None], category_code: ColumnElement[str | None]
+def is_case_clause(decision: SQLColumnExpression[str | None], category_code: SQLColumnExpression[str | None]
                    ) -> ColumnElement[bool]:
     """`is_case` as an SQL condition on a decision column and its category column."""
     return or_(decision == Decision.IS_CASE.value,
@@ -123,6 +123,8 @@ def _without_verdict(
     labels: dict[tuple[str, str], Provenance] = {}
     confirmed = reporter_category
     confirmed_provenance = Provenance.REPORTER if reporter_category else None
+    suggested: str | None
+    suggested_provenance: Provenance | None
     if suggestion is not None and suggestion.flagged and reporter_category != TARGET_CATEGORY:
         suggested, suggested_provenance = TARGET_CATEGORY, Provenance.CLASSIFIER
     else:

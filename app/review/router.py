@@ -9,7 +9,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from app.audit import service as audit
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
-from app.db import SessionDep
+from app.db import SessionDep, SessionMakerDep
+from app.dependencies import CursorKeyDep, LocalTzDep, SettingsDep
 from app.errors import error_responses
 from app.export import CsvFormat, csv_answer, csv_response, wants_csv
 from app.fields import ReportIdPath
@@ -29,14 +30,14 @@ _ERRORS = error_responses(401, 403, 404, 422, 429)
                               "headers": ETAG_HEADER},
                         **error_responses(412), **_ERRORS})
 def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, response: Response, session: SessionDep,
-                principal: Adviser, if_match: Annotated[str | None, Header(description=(
+                principal: Adviser, settings: SettingsDep, if_match: Annotated[str | None, Header(description=(
                     "The report's ETag as last read (GET /api/v1/reports/{id}): if someone decided since, nothing "
                     "is written and the answer is 412 naming who and when. Without it a decision supersedes "
                     "whatever is there."))] = None) -> ReviewOut:
     """A later review supersedes an earlier one; both stay in the history. Quality-system updates keep it.
     The answer's ETag is the report's review state after the decision."""
     created, review = service.review_report(session, report_id, body, principal.actor, principal.departments,
-                                            request.app.state.settings.audit_sample_share,
+                                            settings.audit_sample_share,
                                             if_match=service.parse_if_match(if_match))
     if not created:
         response.status_code = 200
@@ -66,20 +67,19 @@ def get_history(report_id: ReportIdPath, request: Request, session: SessionDep, 
             response_model=ReviewQueuePage,
             responses={200: csv_answer("A page of the queue, or the whole queue"),
                        **error_responses(401, 403, 422, 429)})
-def get_review_queue(request: Request, session: SessionDep, principal: Adviser,
+def get_review_queue(request: Request, session: SessionDep, principal: Adviser, settings: SettingsDep,
+                     local: LocalTzDep, maker: SessionMakerDep, cursor_key: CursorKeyDep,
                      query: Annotated[ReviewQueueQuery, Query()]) -> ReviewQueuePage | Response:
     """order=score (highest first) or order=uncertain (nearest the threshold first). As CSV: the whole queue
     in that order, streamed, with a position column and the columns of the report list's CSV."""
-    share = request.app.state.settings.audit_sample_share
+    share = settings.audit_sample_share
     if wants_csv(query.format, request.headers.get("accept")):
-        maker = request.app.state.sessionmaker
-        rows = service.queue_rows(session, maker, query, request.app.state.local_tz, principal.departments, share)
+        rows = service.queue_rows(session, maker, query, local, principal.departments, share)
         event_id = audit.record(session, request, principal, "review.queue.export.csv",
                                 query=query.model_dump(mode="json", exclude={"cursor", "limit", "format"}))
         return csv_response("review-queue.csv", service.QUEUE_COLUMNS, audit.audited_export(maker, event_id, rows),
                             query.lang)
-    page = service.review_queue(session, query, request.app.state.local_tz, principal.departments, share,
-                                request.app.state.cursor_key)
+    page = service.review_queue(session, query, local, principal.departments, share, cursor_key)
     audit.record(session, request, principal, "review.queue", report_ids=[i.report.id for i in page.items],
                  query=query.model_dump(mode="json", exclude={"cursor", "format"}))
     return page

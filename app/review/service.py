@@ -18,7 +18,7 @@ from app.report import export as report_export
 from app.report import queries
 from app.report import service as report_service
 from app.report.models import Report, ReportScore
-from app.report.schemas import Classification, ReportSummary
+from app.report.schemas import ReportSummary
 from app.review import labels
 from app.review.models import Decision, Review
 from app.review.schemas import (
@@ -159,11 +159,10 @@ def history(session: Session, report_id: int, departments: frozenset[str] | None
     """Every review of a report, newest first, and its current classification."""
     report = report_service.get_report(session, report_id, departments)
     reviews = list(session.scalars(select(Review).where(Review.report_id == report.id).order_by(Review.id.desc())))
-    score = report.score
     return ReportHistory(
         report_id=report.id,
         reviews=[review_out(r, superseded=i > 0) for i, r in enumerate(reviews)],
-        classification=Classification.model_validate(score, from_attributes=True) if score else None,
+        classification=report_service.classification(report.score),
     )
 
 

@@ -51,7 +51,10 @@ def agency_pair(pair: tuple[str, str, bool]) -> tuple[str, str, bool]:
     """The same pair one level up: the agencies that run the two services."""
     a, b, directed = pair
     first, second = agency_of(a), agency_of(b)
-    return (first, second, True) if directed else (*sorted((first, second)), False)  # type: ignore[return-value]
+    if directed:
+        return first, second, True
+    low, high = sorted((first, second))
+    return low, high, False
 
 
 def agency_of(service: str) -> str:

@@ -13,9 +13,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     CompoundSelect,
     Select,
+    SQLColumnExpression,
     and_,
     case,
     extract,
@@ -24,17 +26,22 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import aliased
 
 from app.report import queries
 from app.report.models import Report, ReportLabel
+from app.review.labels import TARGET_CATEGORY, is_case_clause
+from app.stats.models import EstimateBasis
 from app.stats.pairs import AGENCY_SERVICE, SERVICE_AGENCY, UNIT_WORDS
 from app.stats.privacy import EXACT, Shield
 from app.stats.schemas import Dimension
 
 LABEL_DIMENSIONS = {Dimension.TARGET_GROUP: "target_group", Dimension.SERVICE: "service"}
+Rows = Select[*tuple[Any, ...]]  # a statement of several columns, each read by position or name
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ def _label(dimension: Dimension, f: queries.ResolvedFilter) -> tuple[Any, list[C
     return label, [label.dimension == LABEL_DIMENSIONS[dimension], label.provenance.in_(queries.label_provenances(f))]
 
 
-def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days, shield: Shield = EXACT) -> Select[Any]:
+def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days, shield: Shield = EXACT) -> Rows:
     """(key columns…, report count, sum of record keys) per cell; a period comes as its reporting date, which
     the caller folds into months, quarters or years (grouping by the stored date reads the index in order: on PostgreSQL
     about five times faster than grouping by extract(year), extract(month)).
@@ -112,7 +119,7 @@ def counts(by: list[Dimension], f: queries.ResolvedFilter, days: Days, shield: S
 
 
 def monthly(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str,
-            shield: Shield = EXACT) -> Select[Any]:
+            shield: Shield = EXACT) -> Rows:
     """`counts` with its days folded into months: (kind, [year, month,] other key columns…, count, key sum).
 
     The days are grouped first (the index order, see `counts`) and only their few hundred groups are folded
@@ -129,14 +136,14 @@ def monthly(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: st
 
 
 def total_row(by: list[Dimension], f: queries.ResolvedFilter, days: Days, kind: str,
-              shield: Shield = EXACT) -> Select[Any]:
+              shield: Shield = EXACT) -> Rows:
     """The number of distinct reports under a filter, shaped as a row of `monthly` (keys null)."""
     width = sum(2 if d is Dimension.PERIOD else 1 for d in by)
     return select(literal(kind), *[null()] * width, func.count(), shield.key_sum(Report.id)).select_from(
         Report).where(*where(f, days))
 
 
-def reported_range(f: queries.ResolvedFilter, days: Days) -> Select[Any]:
+def reported_range(f: queries.ResolvedFilter, days: Days) -> Rows:
     """The first and last reporting date under a filter (for filling empty periods)."""
     return select(func.min(Report.reported_on), func.max(Report.reported_on)).where(*where(f, days))
 
@@ -155,7 +162,7 @@ def _agency_of(code: Any) -> ColumnElement[Any]:
     return case(*[(code == service, agency) for service, agency in SERVICE_AGENCY.items()], else_="external")
 
 
-def matrix(f: queries.ResolvedFilter, days: Days, shield: Shield = EXACT) -> CompoundSelect:
+def matrix(f: queries.ResolvedFilter, days: Days, shield: Shield = EXACT) -> CompoundSelect[*tuple[Any, ...]]:
     """The collaboration matrix in one statement: rows (kind, a, b, directed, count, key sum) where kind is 'service'
     (reports per service pair), 'agency' (reports per agency pair) or 'reports' (reports under the filter).
 
@@ -197,3 +204,57 @@ def matrix(f: queries.ResolvedFilter, days: Days, shield: Shield = EXACT) -> Com
         select(literal("reports"), null(), null(), null(), func.count(), shield.key_sum(reports.c.report_id)
                ).select_from(reports),
     )
+
+
+ESTIMATE_BANDS = ("flag_high", "flag_low", "unflagged", "unscored")
+REVIEWED_BANDS = ("flag_high", "flag_low", "unflagged")  # unscored reports have no reviews of the model
+
+
+def estimate_basis(f: queries.ResolvedFilter, days: Days, version: str | None, threshold: float,
+                   shield: Shield = EXACT) -> Rows:
+    """One row over the summary rows (migration 0008): the confirmed reports and the undecided ones (no
+    confirmed target category, no review) per score band in the period, and the latest reviews made with the
+    active model (of every period) per band, with how many of them found a case. Each count is named
+    (`confirmed`, a band of ESTIMATE_BANDS, `<band>_reviewed`, `<band>_positives` for REVIEWED_BANDS) and
+    followed by the sum of its reports' record keys (`<name>_key`)."""
+    basis = EstimateBasis
+    middle = (threshold + 1) / 2
+    record_key = shield.record_key(basis.report_id)
+
+    def keyed(condition: ColumnElement[bool], name: str) -> tuple[ColumnElement[int], ColumnElement[int]]:
+        # The count and the sum of the record keys of the same reports (the cell key of app.privacy.cellkey).
+        return (func.coalesce(func.sum(case((condition, 1), else_=0)), 0).label(name),
+                func.coalesce(func.sum(case((condition, record_key), else_=0)), 0).label(f"{name}_key"))
+
+    flagged, review_flagged = _condition(basis.flagged), _condition(basis.review_flagged)
+    undecided = and_(or_(basis.confirmed_category_code.is_(None), basis.confirmed_category_code != TARGET_CATEGORY),
+                     ~basis.reviewed)
+    bands = {
+        "flag_high": and_(flagged, basis.score >= middle),
+        "flag_low": and_(flagged, basis.score < middle),
+        "unflagged": ~flagged,
+        "unscored": basis.flagged.is_(None),
+    }
+    population_row = select(*keyed(basis.confirmed_category_code == TARGET_CATEGORY, "confirmed"),
+                            *[column for name in ESTIMATE_BANDS for column in keyed(and_(undecided, bands[name]), name)]
+                            ).where(*days.clauses(basis.reported_on))
+    report_clauses = queries.filter_clauses(replace(f, reported_from=None, reported_before=None))
+    if report_clauses:  # a filter on other report columns: the summary rows of the reports it keeps
+        population_row = population_row.join(Report, Report.id == basis.report_id).where(*report_clauses)
+    review_bands = {
+        "flag_high": and_(review_flagged, basis.review_score >= middle),
+        "flag_low": and_(review_flagged, or_(basis.review_score.is_(None), basis.review_score < middle)),
+        "unflagged": and_(~review_flagged, _condition(basis.review_audit_sample)),
+    }
+    positive = is_case_clause(basis.review_decision, basis.review_category_code)
+    review_row = select(*[column for name in REVIEWED_BANDS for column in (
+        *keyed(review_bands[name], f"{name}_reviewed"),
+        *keyed(and_(review_bands[name], positive), f"{name}_positives"))]
+    ).where(basis.reviewed, basis.review_model_version == version)
+    counted, reviews = population_row.subquery("counted"), review_row.subquery("reviews")
+    return select(counted, reviews).select_from(counted.join(reviews, true()))
+
+
+def _condition(column: SQLColumnExpression[bool | None]) -> ColumnElement[bool]:
+    """A nullable boolean column as a condition (the SQL is the column itself; null reads as not true)."""
+    return type_coerce(column, Boolean)

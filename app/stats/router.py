@@ -12,6 +12,7 @@ from app.audit import service as audit
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
+from app.dependencies import LocalTzDep
 from app.errors import error_responses
 from app.export import csv_response, wants_csv
 from app.fields import ReportIdPath
@@ -62,8 +63,7 @@ def get_counts(request: Request, session: SessionDep, scope: Scope,
     """`by=period&by=target_group`, `period=month|quarter|year`, and every filter of the report list.
     Dashboards get fixed tables (whole months; department, agency, target group, service, category; any other
     parameter is a 422 naming it) with every count perturbed by the cell-key method (README, Small numbers)."""
-    result = service.counts(session, query, request.app.state.local_tz, scope.departments,
-                            protect_small=not scope.exact, k=request.app.state.settings.min_cell_count)
+    result = service.counts(session, query, scope.local, scope.departments, scope.protect_small, scope.k)
     return answer(request, query, "counts", result, export.counts_table)
 
 
@@ -72,8 +72,7 @@ def get_counts(request: Request, session: SessionDep, scope: Scope,
 def get_trend(request: Request, session: SessionDep, scope: Scope,
               query: Annotated[TrendQuery, Query()]) -> TrendOut | Response:
     """Under any filter of the report list; confirmed only unless include_suggested=true."""
-    result = service.trend(session, query, request.app.state.local_tz, scope.departments,
-                           protect_small=not scope.exact, k=request.app.state.settings.min_cell_count)
+    result = service.trend(session, query, scope.local, scope.departments, scope.protect_small, scope.k)
     return answer(request, query, "trend", result, export.trend_table)
 
 
@@ -82,17 +81,16 @@ def get_trend(request: Request, session: SessionDep, scope: Scope,
 def get_matrix(request: Request, session: SessionDep, scope: Scope,
                query: Annotated[MatrixQuery, Query()]) -> MatrixOut | Response:
     """Among reports under the filter (by default those in samhandling_barn_unge)."""
-    result = service.matrix(session, query, request.app.state.local_tz, scope.departments,
-                            protect_small=not scope.exact, k=request.app.state.settings.min_cell_count)
+    result = service.matrix(session, query, scope.local, scope.departments, scope.protect_small, scope.k)
     return answer(request, query, "collaboration-matrix", result, export.matrix_table)
 
 
 @router.get("/recurring", summary="Groups of similar collaboration deviations between the same services",
             response_model=RecurringOut, responses=responses())
 def get_recurring(request: Request, session: SessionDep, principal: Annotated[Principal, require(Role.ADVISER)],
-                  query: Annotated[RecurringQuery, Query()]) -> RecurringOut | Response:
+                  local: LocalTzDep, query: Annotated[RecurringQuery, Query()]) -> RecurringOut | Response:
     """Each group with its size, services, units, characteristic words and example report ids."""
-    result = service.recurring(session, query, request.app.state.local_tz, principal.departments)
+    result = service.recurring(session, query, local, principal.departments)
     audit.record(session, request, principal, "stats.recurring",
                  report_ids=[i for g in result.groups for i in g.report_ids], query=query.model_dump(mode="json"))
     return answer(request, query, "recurring", result, export.recurring_table)
@@ -101,11 +99,10 @@ def get_recurring(request: Request, session: SessionDep, principal: Annotated[Pr
 @similar_router.get("/{report_id}/similar", summary="Reports that resemble a report (text and services)",
                     response_model=SimilarOut, responses=responses(404))
 def get_similar(request: Request, report_id: ReportIdPath, session: SessionDep,
-                principal: Annotated[Principal, require(Role.ADVISER)],
+                principal: Annotated[Principal, require(Role.ADVISER)], local: LocalTzDep,
                 query: Annotated[SimilarQuery, Query()]) -> SimilarOut | Response:
     """Best first, among the most recent reports under the filter; titles are free text, so it is logged."""
-    result = service.similar(session, report_id, query, request.app.state.local_tz, principal.departments,
-                             query.limit)
+    result = service.similar(session, report_id, query, local, principal.departments, query.limit)
     audit.record(session, request, principal, "report.similar",
                  report_ids=[report_id, *(i.report.id for i in result.items)])
     return answer(request, query, "similar", result, export.similar_table)
@@ -116,7 +113,5 @@ def get_similar(request: Request, report_id: ReportIdPath, session: SessionDep,
 def get_estimate(request: Request, session: SessionDep, scope: Scope,
                  query: Annotated[EstimateQuery, Query()]) -> EstimateOut | Response:
     """The confirmed count, plus an estimate with a 95 % interval among reports nobody has decided on."""
-    result = service.estimate_count(session, query, request.app.state.local_tz, scope.departments,
-                                    protect_small=not scope.exact,
-                                    k=request.app.state.settings.min_cell_count)
+    result = service.estimate_count(session, query, scope.local, scope.departments, scope.protect_small, scope.k)
     return answer(request, query, "estimate", result, export.estimate_table)

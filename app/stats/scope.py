@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 
 from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
+from app.dependencies import LocalTzDep, SettingsDep
 from app.errors import FieldError, InvalidInput
 from app.stats.schemas import Dimension
 
@@ -34,11 +36,19 @@ FIXED_TABLES = "dashboards get fixed tables only (see the README, 'Small numbers
 
 @dataclass(frozen=True)
 class StatsScope:
-    """Who asks for statistics, which departments they cover, and whether they see exact counts."""
+    """Who asks for statistics, which departments they cover, whether they see exact counts, and how they are
+    shown: dates in `local`, and (when not exact) counts perturbed and hidden below k."""
 
     principal: Principal
     departments: frozenset[str] | None
     exact: bool
+    local: ZoneInfo
+    k: int
+
+    @property
+    def protect_small(self) -> bool:
+        """Whether small counts are protected (everyone who may not see single cases)."""
+        return not self.exact
 
 
 def exact_roles(principal: Principal) -> bool:
@@ -81,13 +91,14 @@ def check_parameters(principal: Principal, params: Mapping[str, Sequence[str]]) 
         raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in errors), errors)
 
 
-def statistics_scope(request: Request,
-                     principal: Annotated[Principal, require(Role.ADVISER, Role.DASHBOARD)]) -> StatsScope:
+def statistics_scope(request: Request, principal: Annotated[Principal, require(Role.ADVISER, Role.DASHBOARD)],
+                     settings: SettingsDep, local: LocalTzDep) -> StatsScope:
     """The dependency every aggregate route declares: authorises, applies the role's allowlist to the query
     string, and says whether counts are exact."""
     params = {name: request.query_params.getlist(name) for name in request.query_params}
     check_parameters(principal, params)
-    return StatsScope(principal=principal, departments=principal.departments, exact=exact_roles(principal))
+    return StatsScope(principal=principal, departments=principal.departments, exact=exact_roles(principal),
+                      local=local, k=settings.min_cell_count)
 
 
 Scope = Annotated[StatsScope, Depends(statistics_scope)]

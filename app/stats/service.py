@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, text, true, union_all
+from sqlalchemy import func, select, text, union_all
 from sqlalchemy.orm import Session
 
 from app.privacy.cellkey import Published
@@ -19,11 +19,10 @@ from app.report import queries
 from app.report import service as report_service
 from app.report.models import Report, ReportLabel
 from app.report.schemas import ReportFilter
-from app.review.labels import TARGET_CATEGORY, is_case_clause
+from app.review.labels import TARGET_CATEGORY
 from app.stats import queries as stats_queries
 from app.stats import similarity
 from app.stats.estimate import Stratum, estimate
-from app.stats.models import EstimateBasis
 from app.stats.privacy import EXACT, Shield
 from app.stats.schemas import (
     CellOut,
@@ -77,60 +76,21 @@ def estimate_count(session: Session, f: ReportFilter, local: ZoneInfo, departmen
     resolved = report_service.resolve_filter(load_taxonomy(session), f, local, departments)
     version = active_version(session)
     threshold = session.scalar(select(ModelVersion.threshold).where(ModelVersion.version == version)) or 0.5
-    middle = (threshold + 1) / 2
-    # One statement over the summary rows (migration 0008), answering one row: the confirmed reports and the
-    # undecided ones (no confirmed target category, no review) per score band in the period, and the latest
-    # reviews made with the active model (of every period) per band, with how many of them found a case.
-    basis = EstimateBasis
-
     shield = _shield(session, protect_small, k)
-    record_key = shield.record_key(basis.report_id)
+    row = session.execute(stats_queries.estimate_basis(
+        resolved, stats_queries.Days(f.reported_from, f.reported_to), version, threshold, shield)).one()._mapping
+    return estimate_answer({name: shield.cell(int(row[name]), int(row[f"{name}_key"]))
+                            for name in row if not name.endswith("_key")}, version)
 
-    def number(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    def keyed(condition: Any, name: str) -> tuple[Any, Any]:
-        # The count and the sum of the record keys of the same reports (the cell key of app.privacy.cellkey).
-        return (number(condition).label(name),
-                func.coalesce(func.sum(case((condition, record_key), else_=0)), 0).label(f"{name}_key"))
-
-    undecided = and_(or_(basis.confirmed_category_code.is_(None), basis.confirmed_category_code != TARGET_CATEGORY),
-                     ~basis.reviewed)
-    bands = {
-        "flag_high": and_(basis.flagged, basis.score >= middle),
-        "flag_low": and_(basis.flagged, basis.score < middle),
-        "unflagged": ~basis.flagged,
-        "unscored": basis.flagged.is_(None),
-    }
-    population_row = select(*keyed(basis.confirmed_category_code == TARGET_CATEGORY, "confirmed"),
-                            *[column for name, c in bands.items() for column in keyed(and_(undecided, c), name)]
-                            ).where(
-        *stats_queries.Days(f.reported_from, f.reported_to).clauses(basis.reported_on))
-    report_clauses = queries.filter_clauses(replace(resolved, reported_from=None, reported_before=None))
-    if report_clauses:  # a filter on other report columns: the summary rows of the reports it keeps
-        population_row = population_row.join(Report, Report.id == basis.report_id).where(*report_clauses)
-    high = and_(basis.review_flagged, basis.review_score >= middle)
-    review_bands = {
-        "flag_high": high,
-        "flag_low": and_(basis.review_flagged, or_(basis.review_score.is_(None), basis.review_score < middle)),
-        "unflagged": and_(~basis.review_flagged, basis.review_audit_sample),
-    }
-    positive = is_case_clause(basis.review_decision, basis.review_category_code)
-    review_row = select(*[column for name, c in review_bands.items() for column in (
-        *keyed(c, f"{name}_reviewed"), *keyed(and_(c, positive), f"{name}_positives"))]).where(
-        basis.reviewed, basis.review_model_version == version)
-    counted, reviews = population_row.subquery("counted"), review_row.subquery("reviews")
-    row = session.execute(select(counted, reviews).select_from(counted.join(reviews, true()))).one()._mapping
-
-    def shown(name: str) -> Published:
-        return shield.cell(int(row[name]), int(row[f"{name}_key"]))
-
-    names = ("flag_high", "flag_low", "unflagged", "unscored")
-    confirmed = shown("confirmed")
-    population = {name: shown(name) for name in names}
+def estimate_answer(counts: Mapping[str, Published], version: str | None) -> EstimateOut:
+    """The estimate from the counts of stats_queries.estimate_basis as the caller may see them (pure)."""
+    names = stats_queries.ESTIMATE_BANDS
+    confirmed = counts["confirmed"]
+    population = {name: counts[name] for name in names}
     zero = Published(0)
-    reviewed = {name: (shown(f"{name}_reviewed"), shown(f"{name}_positives")) if name in review_bands
-                else (zero, zero) for name in names}
+    reviewed = {name: (counts[f"{name}_reviewed"], counts[f"{name}_positives"])
+                if name in stats_queries.REVIEWED_BANDS else (zero, zero) for name in names}
     # Computed from the published counts (perturbed for dashboards), so that the estimate reveals nothing
     # the counts beside it do not; hidden with them when any of them is hidden.
     figures = [confirmed, *population.values(), *(c for pair in reviewed.values() for c in pair)]

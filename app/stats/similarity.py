@@ -23,7 +23,7 @@ import threading
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain
 from typing import Generic, TypeVar
 
@@ -266,7 +266,8 @@ def clusters(matrix: sparse.csr_matrix, max_distance: float) -> np.ndarray:
     upper = distances[np.triu_indices(n, k=1)]  # the upper triangle, as scikit-learn reads a precomputed matrix
     tree = linkage(upper, method="average")
     # fcluster keeps merges at distances ≤ t; scikit-learn's threshold keeps those < t.
-    return fcluster(tree, t=np.nextafter(max_distance, -np.inf), criterion="distance")
+    labels: np.ndarray = fcluster(tree, t=np.nextafter(max_distance, -np.inf), criterion="distance")
+    return labels
 
 
 def _group_labels(members: tuple[Doc, ...], max_distance: float) -> np.ndarray:
@@ -292,7 +293,7 @@ def _recurring(docs: tuple[Doc, ...], min_size: int, max_distance: float) -> lis
             continue
         members = tuple(listed)
         # Kept per group of services: a new report changes its own group's key and no other.
-        labels = _groups.get((fingerprint(members), max_distance), lambda m=members: _group_labels(m, max_distance))
+        labels = _groups.get((fingerprint(members), max_distance), partial(_group_labels, members, max_distance))
         for label in dict.fromkeys(labels.tolist()):
             chosen = [m for m, lab in zip(members, labels, strict=True) if lab == label]
             if len(chosen) < min_size:

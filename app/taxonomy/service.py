@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.orm import Session
@@ -290,7 +290,7 @@ _snapshots: dict[tuple[str, str], Taxonomy] = {}
 _snapshots_lock = threading.Lock()
 
 
-def _fingerprint_statement() -> Select[tuple[str | None, str | None]]:
+def _fingerprint_statement() -> Select[str, str]:
     code, alias = TaxonomyCode, CategoryAlias
 
     def text(column: Any) -> Any:
@@ -338,11 +338,20 @@ def _read_taxonomy(session: Session) -> Taxonomy:
     return Taxonomy(codes=codes, aliases=aliases)
 
 
+class _CodeFields(TypedDict):
+    """What every code shows, typed as CodeOut declares it."""
+
+    code: str
+    label: str
+    retired: bool
+    replaced_by: str | None
+
+
 def taxonomy_tree(session: Session) -> TaxonomyOut:
     """The taxonomy as the API shows it: categories as a tree, departments with their agencies."""
     taxonomy = load_taxonomy(session)
 
-    def out(row: CodeRow) -> dict[str, object]:
+    def out(row: CodeRow) -> _CodeFields:
         return {"code": row.code, "label": row.label, "retired": row.retired_at is not None,
                 "replaced_by": row.replaced_by}
 

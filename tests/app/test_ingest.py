@@ -293,16 +293,16 @@ def test_an_item_that_fails_unforeseen_is_invalid_and_the_rest_is_stored(
 ) -> None:
     # Fault injection: whatever goes wrong with one item in a way validation did not foresee (here the
     # mapping raises), that item is invalid and the batch's other items are stored.
-    from app.ingest import service
+    from app.ingest import plan
 
-    real = service.report_values
+    real = plan.report_values
 
     def report_values(taxonomy, item, local):  # type: ignore[no-untyped-def]
         if item.title == "BOOM":
             raise OverflowError("date value out of range")
         return real(taxonomy, item, local)
 
-    monkeypatch.setattr(service, "report_values", report_values)
+    monkeypatch.setattr(plan, "report_values", report_values)
     good, bad = report(), report(title="BOOM")
     answer = client.post(f"{URL}/batch", json={"reports": [good, bad]})
     assert answer.status_code == 200
