@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -34,11 +34,21 @@ class Decision(enum.StrEnum):
     REJECT = "not_case"
 
 
+# The rows of the review queue's indexes, as each engine's queries write the condition (SQLite has no booleans).
+QUEUE_ROWS = {"postgresql_where": text("flagged AND NOT reviewed"),
+              "sqlite_where": text("flagged = 1 AND reviewed = 0")}
+
+
 class ReportScore(Base):
     """The classifier's latest suggestion for a report."""
 
     __tablename__ = "report_score"
-    __table_args__ = (Index("ix_report_score_flagged_score", "flagged", "score"),)
+    __table_args__ = (
+        Index("ix_report_score_flagged_score", "flagged", "score"),
+        # The review queue in its two orders: flagged rows nobody has decided on yet (migration 0013).
+        Index("ix_report_score_queue_score", "score", "report_id", **QUEUE_ROWS),
+        Index("ix_report_score_queue_uncertain", text("abs(score - threshold)"), "report_id", **QUEUE_ROWS),
+    )
 
     report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
     model_version: Mapped[str] = mapped_column(String(80), index=True)
@@ -50,6 +60,9 @@ class ReportScore(Base):
     services: Mapped[list[str]] = mapped_column(JSON)
     explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Whether any review of the report exists. Kept by database triggers (migration 0013) whatever writes scores
+    # or reviews, so that "flagged and awaiting a decision" is an index range; never written by the application.
+    reviewed: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class Review(Base):

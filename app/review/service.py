@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
@@ -179,24 +179,35 @@ def review_queue(
     # Audit-sample reports get a sort key spread uniformly (by their draw) over the flagged range, so
     # they are mixed through the queue instead of sinking to its end.
     spread = Report.audit_draw / audit_sample_share if audit_sample_share > 0 else Report.audit_draw
+    flagged_key: Any
     if query.order is QueueOrder.SCORE:
-        key: Any = case((ReportScore.flagged, ReportScore.score),
-                        else_=ReportScore.threshold + (1 - ReportScore.threshold) * spread)
+        flagged_key, sample_key = ReportScore.score, ReportScore.threshold + (1 - ReportScore.threshold) * spread
     else:
-        distance = func.abs(ReportScore.score - ReportScore.threshold)
-        key = case((ReportScore.flagged, distance), else_=(1 - ReportScore.threshold) * spread)
+        flagged_key = func.abs(ReportScore.score - ReportScore.threshold)
+        sample_key = (1 - ReportScore.threshold) * spread
     descending = query.order is QueueOrder.SCORE
-    statement = (
-        select(Report, key.label("queue_key"))
-        .join(ReportScore, ReportScore.report_id == Report.id)
-        .where(*queries.filter_clauses(resolved), or_(ReportScore.flagged, sample),
-               ~exists().where(Review.report_id == Report.id))
-    )
-    if query.cursor:
-        position = Cursor.decode(query.cursor, f"queue:{query.order.value}", cursor_key, float)
-        beyond = key < position.value if descending else key > position.value
-        statement = statement.where(or_(beyond, and_(key == position.value, Report.id > position.last_id)))
-    statement = statement.order_by(key.desc() if descending else key.asc(), Report.id.asc()).limit(query.limit + 1)
+    position = Cursor.decode(query.cursor, f"queue:{query.order.value}", cursor_key, float) if query.cursor else None
+
+    def first_rows(rows: Any, key: Any) -> Any:
+        """The first limit+1 of one part of the queue in queue order (each part has an index in that order)."""
+        part = (select(Report.id.label("id"), key.label("queue_key"))
+                .join(ReportScore, ReportScore.report_id == Report.id)
+                .where(*queries.filter_clauses(resolved), rows, ~ReportScore.reviewed,
+                       ~exists().where(Review.report_id == Report.id)))
+        if position is not None:
+            # The first clause repeats the second's bound so that the index range starts at the cursor.
+            bound, beyond = (key <= position.value, key < position.value) if descending else (
+                key >= position.value, key > position.value)
+            part = part.where(bound, or_(beyond, and_(key == position.value, Report.id > position.last_id)))
+        ordered = key.desc() if descending else key.asc()
+        return select(part.order_by(ordered, Report.id.asc()).limit(query.limit + 1).subquery())
+
+    # Flagged reports awaiting a decision and the audit sample are read apart, each from its own index in queue
+    # order; the queue's first limit+1 are among the first limit+1 of each.
+    merged = union_all(first_rows(ReportScore.flagged, flagged_key), first_rows(sample, sample_key)).subquery()
+    key = merged.c.queue_key
+    statement = (select(Report, key).join(merged, merged.c.id == Report.id)
+                 .order_by(key.desc() if descending else key.asc(), Report.id.asc()).limit(query.limit + 1))
     rows = session.execute(statement).all()
     page, more = rows[:query.limit], len(rows) > query.limit
     next_cursor = None
