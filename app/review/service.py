@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
@@ -174,8 +174,7 @@ def review_queue(
     """Flagged, unreviewed reports with the audit sample mixed in, by score or by uncertainty; cursors are
     signed with `cursor_key`."""
     resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
-    sample = and_(ReportScore.flagged.is_(False), Report.audit_draw < audit_sample_share,
-                  or_(Report.category_code.is_(None), Report.category_code != labels.TARGET_CATEGORY))
+    sample = _audit_sample(audit_sample_share)
     # Audit-sample reports get a sort key spread uniformly (by their draw) over the flagged range, so
     # they are mixed through the queue instead of sinking to its end.
     spread = Report.audit_draw / audit_sample_share if audit_sample_share > 0 else Report.audit_draw
@@ -219,6 +218,29 @@ def review_queue(
                for r, _ in page],
         next_cursor=next_cursor, limit=query.limit,
     )
+
+
+def _audit_sample(share: float) -> ColumnElement[bool]:
+    """The queue's condition for an unflagged report drawn for the audit sample."""
+    return and_(ReportScore.flagged.is_(False), Report.audit_draw < share,
+                or_(Report.category_code.is_(None), Report.category_code != labels.TARGET_CATEGORY))
+
+
+def still_waiting(session: Session, report_ids: Sequence[int], departments: frozenset[str] | None,
+                  audit_sample_share: float) -> list[QueueItem]:
+    """Those of these reports, in this order, that are still in the queue of an adviser of `departments`:
+    visible to them, flagged or drawn for the audit sample, and decided by nobody yet."""
+    if not report_ids:
+        return []
+    found = {report.id: report for report in session.scalars(
+        select(Report).join(ReportScore, ReportScore.report_id == Report.id)
+        .where(Report.id.in_(sorted(set(report_ids))),
+               *queries.filter_clauses(queries.ResolvedFilter(visible_departments=departments)),
+               or_(ReportScore.flagged, _audit_sample(audit_sample_share)), ~ReportScore.reviewed,
+               ~exists().where(Review.report_id == Report.id)))}
+    return [QueueItem(report=report_service.summary(found[i]), audit_sample=in_audit_sample(found[i],
+                                                                                          audit_sample_share))
+            for i in report_ids if i in found]
 
 
 QUEUE_COLUMNS = ["position", "audit_sample", *report_export.COLUMNS]

@@ -31,7 +31,7 @@ from app.report import service as report_service
 from app.report.schemas import ReportListQuery
 from app.review import service as review_service
 from app.review.models import Decision
-from app.review.schemas import QueueOrder, ReviewIn, ReviewQueueQuery
+from app.review.schemas import QueueItem, QueueOrder, ReviewIn, ReviewQueueQuery
 from app.settings import Settings
 from app.stats import export as stats_export
 from app.stats import service as stats_service
@@ -449,18 +449,41 @@ def queue_context(session: Any, request: Request, current: web_session.Current, 
                                        share, request.app.state.cursor_key)
     items = page.items
     pos = max(0, min(pos, len(items) - 1))
+    if not items:
+        audit.record(session, request, current.principal, "review.queue", report_ids=[], detail="web")
+    return window_context(session, request, current, parsed, items, pos, page.next_cursor is not None)
+
+
+def window_context(session: Any, request: Request, current: web_session.Current, parsed: Parsed,
+                   items: list[QueueItem], pos: int, more: bool) -> dict[str, Any]:
+    """The queue panel for a window of the queue (`more`: the queue goes on beyond it) at position `pos`."""
     context: dict[str, Any] = {
-        "items": items[:20], "left": len(items), "more": page.next_cursor is not None, "pos": pos,
+        "items": items[:20], "left": len(items), "more": more, "pos": pos,
         "queue_qs": urlencode([(k, v) for k, v in request_filter_items(parsed.query)]), "errors": parsed.errors,
         "query": parsed.query, "choices": taxonomy_choices(session), "labels": labels_of(session),
-        "from_queue": True,
+        "from_queue": True, "window": ",".join(str(i.report.id) for i in items),
     }
     if items:
         context.update(report_context(session, request, current, items[pos].report.id,
                                       extra_ids=[i.report.id for i in items[:20]]))
-    else:
-        audit.record(session, request, current.principal, "review.queue", report_ids=[], detail="web")
     return context
+
+
+def next_in_window(session: Any, request: Request, current: web_session.Current, parsed: Parsed,
+                   form: FormData, decided: int) -> dict[str, Any] | None:
+    """After a decision in the queue: the panel of the next report of the window the page holds (its ids come
+    with the form), checked to be still waiting and visible, without reading the queue again. None when no
+    report after the decided one is left in the window: then the queue is read anew."""
+    window = [int(part) for part in str(form.get("window", "")).split(",")[:QUEUE_WINDOW]
+              if part.isdigit() and len(part) <= 9]
+    after = set(window[window.index(decided) + 1:]) if decided in window else set()
+    rest = list(dict.fromkeys(i for i in window if i != decided))
+    items = review_service.still_waiting(session, rest, current.principal.departments,
+                                         settings_of(request).audit_sample_share)
+    following = [n for n, item in enumerate(items) if item.report.id in after]
+    if not following:
+        return None
+    return window_context(session, request, current, parsed, items, following[0], form.get("more") == "1")
 
 
 def request_filter_items(query: BaseModel) -> list[tuple[str, str]]:
@@ -577,7 +600,8 @@ def post_decision(request: Request, report_id: int, current: Adviser, session: S
         parsed = queue_query(filter_values_from_qs(str(form.get("queue_qs", ""))))
         pos = int(str(form.get("pos", "0"))) if str(form.get("pos", "0")).isdigit() else 0
         if status == 200:
-            context = queue_context(session, request, current, parsed, pos)
+            context = (next_in_window(session, request, current, parsed, form, report_id)
+                       or queue_context(session, request, current, parsed, pos))
             assert body is not None
             context["announcement"] = f"{DECISION_WORDS[body.decision.value]}: lagret. {context['left']} igjen."
         else:

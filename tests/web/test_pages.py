@@ -314,3 +314,50 @@ def test_model_page_is_for_admins(web: Callable[..., TestClient], api_keys: dict
     admin = sign_in(web(), api_keys[Role.ADMIN])
     page = admin.get("/modell")
     assert page.status_code == 200 and "(aktiv)" in page.text and "Treffsikkerhet" in page.text
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden fields of the decision form on a page."""
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html.replace("&amp;", "&")))
+
+
+def decided_report(html: str) -> int:
+    """The report whose decision form a page shows."""
+    found = re.search(r'action="/avvik/(\d+)/vurdering"', html)
+    assert found is not None
+    return int(found.group(1))
+
+
+def test_a_decision_in_the_queue_answers_with_the_next_report_still_waiting_in_the_window(
+        web: Callable[..., TestClient], session: Session, integration: dict[str, str],
+        api_keys: dict[Role, str]) -> None:
+    bbsm = sign_in(web(), create_key(session, "bbsm-queue", Role.ADVISER, ["BBSM"])[1])
+    colleague = sign_in(web(), api_keys[Role.ADMIN])
+    deliver(bbsm, integration, 5, unit="Etat for barn og familie – Barnevernet", prefix="QUEUE")
+    beho = deliver(bbsm, integration, 1, unit="Etat for helsetjenester – Legevakten", prefix="BEHO")[0]
+    page = bbsm.get("/vurdering").text
+    fields = hidden_fields(page)
+    window = [int(i) for i in fields["window"].split(",")]
+    assert len(window) >= 4 and beho["id"] not in window and decided_report(page) == window[0]
+    # A colleague decides the second report meanwhile; a forged window slips in another department's report, and
+    # swaps the third and the fourth (so the answer shows that the window, not the queue, was read).
+    seen = colleague.get(f"/avvik/{window[1]}").text
+    assert colleague.post(f"/avvik/{window[1]}/vurdering", follow_redirects=False, data={
+        "decision": "is_case", "seen_review": "0", "csrf_token": csrf_of(seen)}).status_code == 303
+    forged = [window[0], beho["id"], window[1], window[3], window[2], *window[4:]]
+    answer = bbsm.post(f"/avvik/{window[0]}/vurdering", data={
+        **fields, "window": ",".join(map(str, forged)), "decision": "not_case"},
+        headers={"HX-Request": "true", "X-CSRF-Token": fields["csrf_token"]})
+    assert answer.status_code == 200
+    assert decided_report(answer.text) == window[3]
+    assert hidden_fields(answer.text)["window"] == ",".join(map(str, forged[3:]))
+    assert f"/avvik/{beho['id']}" not in answer.text
+    assert f"lagret. {len(window) - 2} igjen" in answer.text
+    assert [r.decision for r in session.scalars(select(Review).where(Review.report_id == window[0]))] == ["not_case"]
+    # At the end of the window the queue is read again.
+    last = hidden_fields(answer.text)
+    answer = bbsm.post(f"/avvik/{window[3]}/vurdering", data={**last, "window": str(window[3]), "decision": "is_case"},
+                       headers={"HX-Request": "true", "X-CSRF-Token": fields["csrf_token"]})
+    assert answer.status_code == 200
+    assert decided_report(answer.text) == window[2]
+    assert hidden_fields(answer.text)["window"] == ",".join(map(str, [window[2], *window[4:]]))
