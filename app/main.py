@@ -66,6 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                  settings.database_ping_timeout_ms)
         app.state.engine = make_engine(settings.database_url, limits)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        app.state.read_sessionmaker = app.state.sessionmaker
         if settings.metrics_enabled:
             metrics.watch_pool(app.state.engine)
     preload_model(app)
@@ -127,6 +128,9 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     app.state.tracer_provider = telemetry.get("tracer_provider")
     app.state.settings = settings
     app.state.engine = None
+    # Sessions for reads that may run beside a request's own transaction, each on a connection of its own (the
+    # statistics page); None (a test's app on one connection): such reads run in the request's session.
+    app.state.read_sessionmaker = None
     # The active model lives in the database (so replicas agree); this process caches it.
     app.state.models = (
         ActiveModelCache(Path(settings.model_dir).parent / "registry", freeze=settings.gc_freeze)

@@ -146,6 +146,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         outer = connection.begin()  # everything this run writes is rolled back at the end
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(connection, join_transaction_mode="create_savepoint")
+        # Reads beside a request (the statistics page's calls) use connections of their own, as in production;
+        # they read the generated reports, which this run does not change before they are measured.
+        app.state.read_sessionmaker = make_sessionmaker(engine)
         with make_sessionmaker(connection, join_transaction_mode="create_savepoint").begin() as session:
             key = create_key(session, "bench-web-admin", Role.ADMIN, None)[1]
             year = session.scalar(select(Report.reported_on).order_by(Report.reported_on.desc()).limit(1))

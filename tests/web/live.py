@@ -69,8 +69,8 @@ class Live:
     backend: str = ""
 
 
-def start(database_url: str) -> tuple[Live, uvicorn.Server, threading.Thread]:
-    """Migrate, register the default model, start the server, create keys and deliver reports."""
+def prepare(database_url: str) -> tuple[Engine, dict[str, str]]:
+    """Migrate a new database, register and activate the default model, and create a key of every role."""
     upgrade(database_url)
     engine = make_engine(database_url)
     with make_sessionmaker(engine).begin() as session:
@@ -80,6 +80,12 @@ def start(database_url: str) -> tuple[Live, uvicorn.Server, threading.Thread]:
         keys = {name: create_key(session, name, role, departments)[1] for name, role, departments in (
             ("admin", Role.ADMIN, None), ("adviser", Role.ADVISER, None), ("adviser-bbsm", Role.ADVISER, ["BBSM"]),
             ("integration", Role.INTEGRATION, None), ("dashboard", Role.DASHBOARD, None))}
+    return engine, keys
+
+
+def start(database_url: str) -> tuple[Live, uvicorn.Server, threading.Thread]:
+    """Prepare the database, start the server and deliver reports."""
+    engine, keys = prepare(database_url)
     provider = FakeOpenIdProvider()
     port = free_port()
     settings = settings_for(database_url, web_cookie_secure=False, web_key_signin=True, oidc_issuer=provider.issuer,

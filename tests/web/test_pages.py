@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -18,12 +19,15 @@ from app.auth.keys import create_key, revoke_key
 from app.auth.principal import Role
 from app.cli import cli
 from app.db import utcnow
+from app.main import create_app
 from app.review.models import Review
 from app.web.models import WebSession
-from app.web.router import PUBLIC_PATHS, PageAuthorize
+from app.web.router import PUBLIC_PATHS, STATS_PARTS, PageAuthorize
 from app.web.router import router as web_router
 from app.web.security import CONTENT_SECURITY_POLICY
+from tests.conftest import DatabaseFactory, settings_for
 from tests.web.conftest import csrf_of, deliver, sign_in
+from tests.web.live import deliver_flagged, prepare
 
 PAGES = ["/", "/vurdering", "/avvik", "/statistikk"]
 
@@ -361,3 +365,25 @@ def test_a_decision_in_the_queue_answers_with_the_next_report_still_waiting_in_t
     assert answer.status_code == 200
     assert decided_report(answer.text) == window[2]
     assert hidden_fields(answer.text)["window"] == ",".join(map(str, [window[2], *window[4:]]))
+
+
+def test_statistics_read_side_by_side_show_the_numbers_read_in_the_request(databases: DatabaseFactory) -> None:
+    url = databases.new()
+    engine, keys = prepare(url)
+    engine.dispose()
+    # This app owns its engine, as a server does: the statistics calls run side by side on their own connections.
+    with TestClient(create_app(settings_for(url, web_cookie_secure=False))) as client:
+        assert isinstance(client.app, FastAPI) and client.app.state.read_sessionmaker is not None
+        deliver_flagged(client, {"Authorization": f"Bearer {keys['integration']}"}, 12)
+        sign_in(client, keys["adviser"])
+
+        def shown() -> dict[str, bytes]:
+            answers = {part: client.get(f"/statistikk/{part}.csv") for part in STATS_PARTS}
+            assert all(a.status_code == 200 for a in answers.values())
+            return {part: a.content for part, a in answers.items()}
+
+        side_by_side = shown()
+        assert client.get("/statistikk").status_code == 200
+        client.app.state.read_sessionmaker = None
+        assert shown() == side_by_side
+        assert len(side_by_side["antall"].splitlines()) > 1
