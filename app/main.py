@@ -45,6 +45,7 @@ from app.stats.router import router as stats_router
 from app.stats.router import similar_router
 from app.taxonomy.router import router as taxonomy_router
 from app.web.assets import Assets
+from app.web.router import install_not_found_page
 from app.web.router import router as web_router
 from app.web.security import PageHeadersMiddleware
 
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     # The web pages for quality advisers (app/web): the same services behind a session cookie.
     app.state.web_assets = Assets()
     app.include_router(web_router)
+    install_not_found_page(app)
     app.add_middleware(PageHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.audit import service as audit
 from app.auth.dependencies import Authorize
@@ -43,6 +44,7 @@ from app.taxonomy.service import load_taxonomy
 from app.web import entra, views
 from app.web import session as web_session
 from app.web.assets import serve_asset
+from app.web.security import NOT_PAGES
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.trim_blocks = TEMPLATES.env.lstrip_blocks = True  # no template indentation in the page weight
@@ -189,6 +191,21 @@ def domain_error_page(request: Request, exc: DomainError) -> HTMLResponse:
     if exc.headers and "Retry-After" in exc.headers:
         response.headers["Retry-After"] = exc.headers["Retry-After"]
     return response
+
+
+def install_not_found_page(app: FastAPI) -> None:
+    """A browser asking for a path that nothing serves gets the 404 page; API clients, and every path of the
+    API, keep the JSON error."""
+    answer_json = app.exception_handlers[StarletteHTTPException]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        if (isinstance(exc, StarletteHTTPException) and exc.status_code == 404
+                and not request.url.path.startswith(NOT_PAGES) and "text/html" in request.headers.get("accept", "")):
+            return domain_error_page(request, NotFound("no such page"))
+        response: Response = await answer_json(request, exc)
+        return response
+
+    app.add_exception_handler(StarletteHTTPException, not_found)
 
 
 def safe_next(value: str | None) -> str:

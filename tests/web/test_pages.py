@@ -387,3 +387,18 @@ def test_statistics_read_side_by_side_show_the_numbers_read_in_the_request(datab
         client.app.state.read_sessionmaker = None
         assert shown() == side_by_side
         assert len(side_by_side["antall"].splitlines()) > 1
+
+
+def test_an_unknown_path_is_the_404_page_for_a_browser_and_json_for_an_api_client(
+        web: Callable[..., TestClient]) -> None:
+    client = web()
+    for path in ("/avvik/foo/bar", "/nothing"):
+        page = client.get(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "Fant ikke siden" in page.text and '<html lang="nb"' in page.text
+        assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        for headers in ({"Accept": "application/json"}, {}):
+            answer = client.get(path, headers=headers)
+            assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+    api = client.get("/api/v1/nothing", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
