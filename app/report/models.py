@@ -22,6 +22,8 @@ class Report(Base):
         UniqueConstraint("source_system", "external_id"),
         Index("ix_report_reported_at_id", "reported_at", "id"),
         Index("ix_report_occurred_sort_id", "occurred_sort_at", "id"),
+        # The review queue's audit sample: its candidates and the filter columns it checks, without the rows.
+        Index("ix_report_audit_draw", "audit_draw", postgresql_include=["id", "category_code", "department_code"]),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -64,8 +66,7 @@ class Report(Base):
     suggested_category_provenance: Mapped[str | None] = mapped_column(String(20))
     # A uniform draw in [0, 1) fixed when the report is created: the audit sample is every unflagged
     # report with audit_draw below the configured share, so it is random yet reproducible.
-    # Indexed so that the review queue finds the sample without reading every report (migration 0013).
-    audit_draw: Mapped[float] = mapped_column(Float, default=0.0, server_default="0", index=True)
+    audit_draw: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     target_groups: Mapped[list[ReportTargetGroup]] = relationship(
         cascade="all, delete-orphan", order_by="ReportTargetGroup.code", lazy="selectin"

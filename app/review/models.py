@@ -48,6 +48,9 @@ class ReportScore(Base):
         # The review queue in its two orders: flagged rows nobody has decided on yet (migration 0013).
         Index("ix_report_score_queue_score", "score", "report_id", **QUEUE_ROWS),
         Index("ix_report_score_queue_uncertain", text("abs(score - threshold)"), "report_id", **QUEUE_ROWS),
+        # The audit sample's candidates awaiting a decision, found from report.audit_draw without their rows.
+        Index("ix_report_score_queue_sample", "report_id", postgresql_include=["threshold"],
+              postgresql_where=text("NOT flagged AND NOT reviewed"), sqlite_where=text("flagged = 0 AND reviewed = 0")),
     )
 
     report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)

@@ -222,7 +222,7 @@ def review_queue(
 
 def _audit_sample(share: float) -> ColumnElement[bool]:
     """The queue's condition for an unflagged report drawn for the audit sample."""
-    return and_(ReportScore.flagged.is_(False), Report.audit_draw < share,
+    return and_(~ReportScore.flagged, Report.audit_draw < share,
                 or_(Report.category_code.is_(None), Report.category_code != labels.TARGET_CATEGORY))
 
 
