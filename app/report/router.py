@@ -12,7 +12,7 @@ from app.auth.dependencies import require
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import error_responses
-from app.export import XLSX_MEDIA_TYPE, csv_response, xlsx_response
+from app.export import XLSX_MEDIA_TYPE
 from app.fields import ReportIdPath
 from app.report import service
 from app.report.schemas import ReportDetail, ReportListQuery, ReportPage
@@ -37,13 +37,7 @@ def get_reports(request: Request, session: SessionDep, principal: Adviser,
     time. An export's audit row lists every report it carried."""
     wanted = "csv" if query.format == "json" and "text/csv" in request.headers.get("accept", "") else query.format
     if wanted != "json":
-        maker = request.app.state.sessionmaker
-        columns, data = service.export_reports(session, maker, query, request.app.state.local_tz,
-                                               principal.departments)
-        event_id = audit.record(session, request, principal, f"report.export.{wanted}",
-                                query=query.model_dump(mode="json", exclude={"cursor", "limit"}))
-        respond = csv_response if wanted == "csv" else xlsx_response
-        return respond(f"avvik.{wanted}", columns, audit.audited_export(maker, event_id, data), query.lang)
+        return service.start_export(session, request, principal, query, wanted, query.lang)
     page = service.list_reports(session, query, request.app.state.local_tz, principal.departments,
                                 request.app.state.cursor_key)
     audit.record(session, request, principal, "report.list", report_ids=[r.id for r in page.items],

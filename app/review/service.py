@@ -9,9 +9,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
 
+from app.audit import service as audit
+from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import FieldError, InvalidInput, PreconditionFailed, echo
+from app.observability import metrics
 from app.pagination import Cursor
 from app.privacy.redaction import redact
 from app.report import export as report_export
@@ -96,6 +100,23 @@ def review_report(
     session.flush()
     labels.refresh(session, [report.id])
     return True, review
+
+
+def record_decision(
+    session: Session, request: Request, principal: Principal, report_id: int, decision: ReviewIn,
+    audit_sample_share: float, if_match: Sequence[str] | None,
+) -> tuple[bool, Review]:
+    """An adviser's decision as the API and the pages record it: `review_report`, its audit row, and (when new)
+    its count in the metrics once the request succeeds."""
+    created, review = review_report(session, report_id, decision, principal.actor, principal.departments,
+                                    audit_sample_share, if_match=if_match)
+    # A repeated decision changes nothing, but its answer still shows this person the report's review and
+    # comment: it is recorded as a read.
+    audit.record(session, request, principal, "report.review" if created else "report.review.repeated",
+                 report_ids=[report_id], detail=decision.decision.value)
+    if created:
+        metrics.defer(request.scope, metrics.REVIEWS, decision=decision.decision.value)
+    return created, review
 
 
 def _decided_meanwhile(latest: Review | None, version: str) -> PreconditionFailed:

@@ -27,8 +27,7 @@ from app.auth.dependencies import Authorize
 from app.auth.principal import Principal, Role
 from app.db import SessionDep
 from app.errors import DomainError, FieldError, InvalidInput, NotFound, PreconditionFailed, TooManyRequests
-from app.export import csv_response, xlsx_response
-from app.observability import metrics
+from app.export import csv_response
 from app.registry import service as registry_service
 from app.report import service as report_service
 from app.report.schemas import ReportListQuery
@@ -566,17 +565,12 @@ def decide(session: Any, request: Request, principal: Principal, report_id: int,
     and the decision goes with that review state as its If-Match, as an API client's would, so a colleague's
     decision made meanwhile is never overwritten (the review service locks the report while it checks)."""
     try:
-        created, _ = review_service.review_report(session, report_id, body, principal.actor, principal.departments,
-                                                  settings_of(request).audit_sample_share,
-                                                  if_match=[review_service.version_of(seen_review)])
+        review_service.record_decision(session, request, principal, report_id, body,
+                                       settings_of(request).audit_sample_share,
+                                       if_match=[review_service.version_of(seen_review)])
     except PreconditionFailed:
         history = review_service.history(session, report_id, principal.departments)
         raise DecidedMeanwhile(history.reviews[0] if history.reviews else None) from None
-    # A repeated decision changes nothing, but the page shows the report again: recorded as a read, as the API does.
-    audit.record(session, request, principal, "report.review" if created else "report.review.repeated",
-                 report_ids=[report_id], detail=body.decision.value)
-    if created:
-        metrics.defer(request.scope, metrics.REVIEWS, decision=body.decision.value)
 
 
 @router.post("/avvik/{report_id}/vurdering")
@@ -695,14 +689,8 @@ def list_export(request: Request, session: SessionDep, current: Adviser, form: F
     parsed = parse(ReportListQuery, filter_values(form.multi_items(), LIST_QUERY_FIELDS))
     if parsed.errors:
         raise InvalidInput("filter", [FieldError(field=k, reason=v) for k, v in parsed.errors.items()])
-    maker = request.app.state.sessionmaker
-    columns, data = report_service.export_reports(session, maker, parsed.query, request.app.state.local_tz,
-                                                  current.principal.departments)
-    event_id = audit.record(session, request, current.principal, f"report.export.{wanted}",
-                            query=parsed.query.model_dump(mode="json", exclude={"cursor", "limit"}))
-    # People download from the pages: Norwegian headings; the audit row lists every report that left.
-    respond = csv_response if wanted == "csv" else xlsx_response
-    return respond(f"avvik.{wanted}", columns, audit.audited_export(maker, event_id, data), "nb")
+    # People download from the pages: Norwegian headings.
+    return report_service.start_export(session, request, current.principal, parsed.query, wanted, "nb")
 
 
 # ---- statistics, start page, model ----------------------------------------------------------------------------
