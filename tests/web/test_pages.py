@@ -27,7 +27,7 @@ from app.web.router import router as web_router
 from app.web.security import CONTENT_SECURITY_POLICY
 from tests.conftest import DatabaseFactory, settings_for
 from tests.web.conftest import csrf_of, deliver, sign_in
-from tests.web.live import deliver_flagged, prepare
+from tests.web.live import prepare
 
 PAGES = ["/", "/vurdering", "/avvik", "/statistikk"]
 
@@ -374,7 +374,7 @@ def test_statistics_read_side_by_side_show_the_numbers_read_in_the_request(datab
     # This app owns its engine, as a server does: the statistics calls run side by side on their own connections.
     with TestClient(create_app(settings_for(url, web_cookie_secure=False))) as client:
         assert isinstance(client.app, FastAPI) and client.app.state.read_sessionmaker is not None
-        deliver_flagged(client, {"Authorization": f"Bearer {keys['integration']}"}, 12)
+        deliver(client, {"Authorization": f"Bearer {keys['integration']}"}, 12, recent=True)
         sign_in(client, keys["adviser"])
 
         def shown() -> dict[str, bytes]:
