@@ -248,17 +248,26 @@ def _audit_sample(share: float) -> ColumnElement[bool]:
 
 
 def still_waiting(session: Session, report_ids: Sequence[int], departments: frozenset[str] | None,
-                  audit_sample_share: float) -> list[QueueItem]:
+                  audit_sample_share: float) -> list[int]:
     """Those of these reports, in this order, that are still in the queue of an adviser of `departments`:
     visible to them, flagged or drawn for the audit sample, and decided by nobody yet."""
     if not report_ids:
         return []
-    found = {report.id: report for report in session.scalars(
-        select(Report).join(ReportScore, ReportScore.report_id == Report.id)
+    found = set(session.scalars(
+        select(Report.id).join(ReportScore, ReportScore.report_id == Report.id)
         .where(Report.id.in_(sorted(set(report_ids))),
                *queries.filter_clauses(queries.ResolvedFilter(visible_departments=departments)),
                or_(ReportScore.flagged, _audit_sample(audit_sample_share)), ~ReportScore.reviewed,
-               ~exists().where(Review.report_id == Report.id)))}
+               ~exists().where(Review.report_id == Report.id))))
+    return [i for i in report_ids if i in found]
+
+
+def queue_items(session: Session, report_ids: Sequence[int], departments: frozenset[str] | None,
+                audit_sample_share: float) -> list[QueueItem]:
+    """These reports, in this order, as the queue lists them (those not visible to `departments` left out)."""
+    found = {report.id: report for report in session.scalars(
+        select(Report).where(Report.id.in_(sorted(set(report_ids))),
+                             *queries.filter_clauses(queries.ResolvedFilter(visible_departments=departments))))}
     return [QueueItem(report=report_service.summary(found[i]), audit_sample=in_audit_sample(found[i],
                                                                                           audit_sample_share))
             for i in report_ids if i in found]

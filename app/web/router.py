@@ -50,6 +50,7 @@ TEMPLATES.env.trim_blocks = TEMPLATES.env.lstrip_blocks = True  # no template in
 # The queue page reads this many waiting reports (its counter says "over 100" beyond): every decision answers
 # with the next report and the counter, so this read is in the decision's round trip.
 QUEUE_WINDOW = 100
+SHOWN = 20  # how many of the window's reports the panel lists, with their titles, under "De neste i køen"
 TARGET_CATEGORY = "samhandling_barn_unge"
 SIGNIN_COOKIE = "avvik_innlogging"  # double-submit token of the sign-in form (login CSRF)
 DECISION_WORDS = {"is_case": "Er en sak", "not_case": "Ikke en sak", "correct": "Rettet"}
@@ -469,21 +470,23 @@ def queue_context(session: Any, request: Request, current: web_session.Current, 
     pos = max(0, min(pos, len(items) - 1))
     if not items:
         audit.record(session, request, current.principal, "review.queue", report_ids=[], detail="web")
-    return window_context(session, request, current, parsed, items, pos, page.next_cursor is not None)
+    return window_context(session, request, current, parsed, [i.report.id for i in items], items[:SHOWN], pos,
+                          page.next_cursor is not None)
 
 
 def window_context(session: Any, request: Request, current: web_session.Current, parsed: Parsed,
-                   items: list[QueueItem], pos: int, more: bool) -> dict[str, Any]:
-    """The queue panel for a window of the queue (`more`: the queue goes on beyond it) at position `pos`."""
+                   window: list[int], shown: list[QueueItem], pos: int, more: bool) -> dict[str, Any]:
+    """The queue panel for a window of the queue (report ids; `shown`: its first SHOWN as queue items; `more`:
+    the queue goes on beyond it) at position `pos`."""
     context: dict[str, Any] = {
-        "items": items[:20], "left": len(items), "more": more, "pos": pos,
+        "items": shown, "left": len(window), "more": more, "pos": pos,
         "queue_qs": urlencode([(k, v) for k, v in request_filter_items(parsed.query)]), "errors": parsed.errors,
         "query": parsed.query, "choices": taxonomy_choices(session), "labels": labels_of(session),
-        "from_queue": True, "window": ",".join(str(i.report.id) for i in items),
+        "from_queue": True, "window": ",".join(map(str, window)),
     }
-    if items:
-        context.update(report_context(session, request, current, items[pos].report.id,
-                                      extra_ids=[i.report.id for i in items[:20]]))
+    if window:
+        context.update(report_context(session, request, current, window[pos],
+                                      extra_ids=[i.report.id for i in shown]))
     return context
 
 
@@ -492,16 +495,18 @@ def next_in_window(session: Any, request: Request, current: web_session.Current,
     """After a decision in the queue: the panel of the next report of the window the page holds (its ids come
     with the form), checked to be still waiting and visible, without reading the queue again. None when no
     report after the decided one is left in the window: then the queue is read anew."""
-    window = [int(part) for part in str(form.get("window", "")).split(",")[:QUEUE_WINDOW]
-              if part.isdigit() and len(part) <= 9]
-    after = set(window[window.index(decided) + 1:]) if decided in window else set()
-    rest = list(dict.fromkeys(i for i in window if i != decided))
-    items = review_service.still_waiting(session, rest, current.principal.departments,
-                                         settings_of(request).audit_sample_share)
-    following = [n for n, item in enumerate(items) if item.report.id in after]
+    held = [int(part) for part in str(form.get("window", "")).split(",")[:QUEUE_WINDOW]
+            if part.isdigit() and len(part) <= 9]
+    after = set(held[held.index(decided) + 1:]) if decided in held else set()
+    departments, share = current.principal.departments, settings_of(request).audit_sample_share
+    window = review_service.still_waiting(session, list(dict.fromkeys(i for i in held if i != decided)),
+                                          departments, share)
+    following = [n for n, report_id in enumerate(window) if report_id in after]
     if not following:
         return None
-    return window_context(session, request, current, parsed, items, following[0], form.get("more") == "1")
+    shown = review_service.queue_items(session, window[:SHOWN], departments, share)
+    return window_context(session, request, current, parsed, window, shown, following[0],
+                          form.get("more") == "1")
 
 
 def request_filter_items(query: BaseModel) -> list[tuple[str, str]]:
