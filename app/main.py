@@ -45,6 +45,7 @@ from app.stats.router import router as stats_router
 from app.stats.router import similar_router
 from app.taxonomy.router import router as taxonomy_router
 from app.web.assets import Assets
+from app.web.router import install_not_found_page
 from app.web.router import router as web_router
 from app.web.security import PageHeadersMiddleware
 
@@ -66,6 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                  settings.database_ping_timeout_ms)
         app.state.engine = make_engine(settings.database_url, limits)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        app.state.read_sessionmaker = app.state.sessionmaker
         if settings.metrics_enabled:
             metrics.watch_pool(app.state.engine)
     preload_model(app)
@@ -127,6 +129,9 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     app.state.tracer_provider = telemetry.get("tracer_provider")
     app.state.settings = settings
     app.state.engine = None
+    # Sessions for reads that may run beside a request's own transaction, each on a connection of its own (the
+    # statistics page); None (a test's app on one connection): such reads run in the request's session.
+    app.state.read_sessionmaker = None
     # The active model lives in the database (so replicas agree); this process caches it.
     app.state.models = (
         ActiveModelCache(Path(settings.model_dir).parent / "registry", freeze=settings.gc_freeze)
@@ -157,6 +162,7 @@ def create_app(settings: Settings | None = None, span_exporter: SpanExporter | N
     # The web pages for quality advisers (app/web): the same services behind a session cookie.
     app.state.web_assets = Assets()
     app.include_router(web_router)
+    install_not_found_page(app)
     app.add_middleware(PageHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)

@@ -639,9 +639,10 @@ def load(url: URL, options: Options, log: Any = print) -> dict[str, Any]:
         index_started = time.perf_counter()
         for _, definition in indexes:
             conn.execute(definition)
-        # The estimate's summary rows are written by triggers, which were off during the load: the migration's
-        # own backfill statement writes them (migration 0008).
-        conn.execute(estimate_basis_backfill())
+        # The estimate's summary rows and the score rows' review mark are written by triggers, which were off
+        # during the load: the migrations' own backfill statements write them.
+        for migration in ("0008_estimate_basis.py", "0013_review_queue_index.py"):
+            conn.execute(migration_backfill(migration))
         for table, column in (("report", "id"), ("review", "id")):
             conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence({}, {}), (SELECT max({}) FROM {}))").format(
                 sql.Literal(table), sql.Literal(column), sql.Identifier(column), sql.Identifier(table)))
@@ -656,12 +657,12 @@ def load(url: URL, options: Options, log: Any = print) -> dict[str, Any]:
             "model_version": version}
 
 
-def estimate_basis_backfill() -> str:
-    """The statement with which migration 0008 fills estimate_basis from the other tables."""
+def migration_backfill(name: str) -> str:
+    """The statement with which a migration (its file name) fills what its triggers keep."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0008_estimate_basis.py"
-    spec = importlib.util.spec_from_file_location("migration_0008", path)
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / name
+    spec = importlib.util.spec_from_file_location(f"migration_{name.split('_')[0]}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The project first: bench/ (this script's folder, already on the path) has a classifier.py of its own.
 sys.path.insert(0, str(ROOT))
 
-from bench import gen_reports  # noqa: E402
+from bench import gen_reports, table  # noqa: E402
+from bench.table import percentile  # noqa: E402
 
 AIM_P95_MS = 150.0
 AIM_RATIO = 2.0
@@ -172,15 +173,6 @@ class Line:
     ratio_p95: float
     meets_p95: bool
     meets_ratio: bool
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) by linear interpolation."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def timed(call: Callable[[], Any]) -> float:
@@ -316,34 +308,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "lines": [asdict(line) for line in lines]}
 
 
-HEADER = (f"{'endpoint':<40} {'role':<9} {'app p50':>8} {'app p95':>8} {'SQL p50':>8} {'SQL p95':>8} "
-          f"{'ratio p50':>9} {'ratio p95':>9}  aims (p95 < {AIM_P95_MS:.0f} ms, ≤ {AIM_RATIO:.0f}×)")
+COLUMNS = [table.Column("endpoint", 40), table.Column("role", 9), table.Column("app p50", 8, ".1f"),
+           table.Column("app p95", 8, ".1f"), table.Column("SQL p50", 8, ".1f"), table.Column("SQL p95", 8, ".1f"),
+           table.Column("ratio p50", 9, ".2f"), table.Column("ratio p95", 9, ".2f")]
+HEADER = table.header(COLUMNS, f"aims (p95 < {AIM_P95_MS:.0f} ms, ≤ {AIM_RATIO:.0f}×)")
 
 
 def render_line(line: Line) -> str:
     """One printed line of the table."""
-    aims = f"{'met' if line.meets_p95 else 'MISSED'} / {'met' if line.meets_ratio else 'MISSED'}"
-    return (f"{line.name:<40} {line.role:<9} {line.app_p50_ms:>8.1f} {line.app_p95_ms:>8.1f} {line.sql_p50_ms:>8.1f} "
-            f"{line.sql_p95_ms:>8.1f} {line.ratio_p50:>9.2f} {line.ratio_p95:>9.2f}  {aims}")
+    return table.line(COLUMNS, [line.name, line.role, line.app_p50_ms, line.app_p95_ms, line.sql_p50_ms,
+                                line.sql_p95_ms, line.ratio_p50, line.ratio_p95], [line.meets_p95, line.meets_ratio])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     gen_reports.add_arguments(parser)
     parser.add_argument("--year", type=int, default=2025, help="the year of the typical dashboard query")
-    parser.add_argument("--repeat", type=int, default=40, help="measured requests per endpoint and role")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--only", nargs="*", help="measure only endpoints whose name contains one of these words")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    table.add_run_options(parser, "endpoint")
     args = parser.parse_args(argv)
-    if args.repeat < 2 or args.warmup < 0:
-        parser.error("--repeat must be at least 2 and --warmup not negative")
+    table.check_run_options(parser, args)
     print(HEADER, flush=True)
     figures = run(args)
     print(json.dumps(figures["machine"], ensure_ascii=False))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    table.write_json(args.json, figures)
     return 0
 
 

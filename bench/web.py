@@ -27,7 +27,6 @@ loaded by the page afterwards (a fragment of their own), so neither side counts 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -43,7 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stats import percentile  # noqa: E402  (the same percentile as the statistics benchmark)
+from bench import table  # noqa: E402
+from bench.table import percentile, verdict  # noqa: E402
 
 AIM_P95_MS = 300.0
 AIM_RATIO = 1.5
@@ -93,26 +93,21 @@ def measure(name: str, page: Callable[[], Any], api: Callable[[], Any], repeat: 
 
 
 def sqlite_demo(folder: str, reports: int) -> str:
-    """A new SQLite database with `reports` reports delivered through the API (scored, as in production)."""
+    """A new SQLite database with the default model active and `reports` reports delivered through the API
+    (scored, as in production)."""
     from fastapi.testclient import TestClient
 
-    from app.auth.keys import create_key
-    from app.auth.principal import Role
-    from app.db import make_engine, make_sessionmaker
     from app.main import create_app
-    from app.migrate import upgrade
     from app.settings import Settings
-    from tests.web.live import deliver_flagged
+    from tests.web.conftest import deliver
+    from tests.web.live import prepare
 
     url = f"sqlite:///{folder}/web-bench.db"
-    upgrade(url)
-    engine = make_engine(url)
-    with make_sessionmaker(engine).begin() as session:
-        key = create_key(session, "bench-web-integration", Role.INTEGRATION, None)[1]
+    engine, keys = prepare(url)
     engine.dispose()
     settings = Settings(_env_file=None, database_url=url, rate_limit_per_minute=10**9, gc_freeze=False)
     with TestClient(create_app(settings)) as client:
-        deliver_flagged(client, {"Authorization": f"Bearer {key}"}, reports)
+        deliver(client, {"Authorization": f"Bearer {keys['integration']}"}, reports, prefix="WEB", recent=True)
     return url
 
 
@@ -146,6 +141,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         outer = connection.begin()  # everything this run writes is rolled back at the end
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(connection, join_transaction_mode="create_savepoint")
+        # Reads beside a request (the statistics page's calls) use connections of their own, as in production;
+        # they read the generated reports, which this run does not change before they are measured.
+        app.state.read_sessionmaker = make_sessionmaker(engine)
         with make_sessionmaker(connection, join_transaction_mode="create_savepoint").begin() as session:
             key = create_key(session, "bench-web-admin", Role.ADMIN, None)[1]
             year = session.scalar(select(Report.reported_on).order_by(Report.reported_on.desc()).limit(1))
@@ -228,20 +226,15 @@ def page_weight(client: Any) -> dict[str, int]:
     return {"html_bytes": len(html), "asset_bytes": asset_bytes, "total_bytes": len(html) + asset_bytes}
 
 
-HEADER = (f"{'page':<26} {'page p50':>9} {'page p95':>9} {'API p50':>8} {'API p95':>8} {'ratio p95':>9}  "
-          f"aims (p95 < {AIM_P95_MS:.0f} ms, ≤ {AIM_RATIO}× the API)")
-
-
-def verdict(met: bool) -> str:
-    """How an aim is printed."""
-    return "met" if met else "MISSED"
+COLUMNS = [table.Column("page", 26), table.Column("page p50", 9, ".1f"), table.Column("page p95", 9, ".1f"),
+           table.Column("API p50", 8, ".1f"), table.Column("API p95", 8, ".1f"), table.Column("ratio p95", 9, ".2f")]
+HEADER = table.header(COLUMNS, f"aims (p95 < {AIM_P95_MS:.0f} ms, ≤ {AIM_RATIO}× the API)")
 
 
 def render_line(line: Line) -> str:
     """One printed line of the table."""
-    aims = f"{verdict(line.meets_p95)} / {verdict(line.meets_ratio)}"
-    return (f"{line.page:<26} {line.page_p50_ms:>9.1f} {line.page_p95_ms:>9.1f} {line.api_p50_ms:>8.1f} "
-            f"{line.api_p95_ms:>8.1f} {line.ratio_p95:>9.2f}  {aims}")
+    return table.line(COLUMNS, [line.page, line.page_p50_ms, line.page_p95_ms, line.api_p50_ms, line.api_p95_ms,
+                                line.ratio_p95], [line.meets_p95, line.meets_ratio])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,19 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     gen_reports.add_arguments(parser)
     parser.add_argument("--sqlite-demo", type=int, default=0, metavar="N",
                         help="instead: a new SQLite database with N reports (checks the script, not a figure)")
-    parser.add_argument("--repeat", type=int, default=40, help="measured requests per page")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--only", nargs="*", help="measure only pages whose name contains one of these words")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    table.add_run_options(parser, "page")
     args = parser.parse_args(argv)
-    if args.repeat < 2 or args.warmup < 0:
-        parser.error("--repeat must be at least 2 and --warmup not negative")
+    table.check_run_options(parser, args)
     print(HEADER, flush=True)
     figures = run(args)
-    if args.json is not None:
-        target: Path = args.json
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    table.write_json(args.json, figures)
     return 0
 
 

@@ -18,6 +18,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -33,6 +35,8 @@ class Report(Base):
         UniqueConstraint("source_system", "external_id"),
         Index("ix_report_reported_at_id", "reported_at", "id"),
         Index("ix_report_occurred_sort_id", "occurred_sort_at", "id"),
+        # The review queue's audit sample: its candidates and the filter columns it checks, without the rows.
+        Index("ix_report_audit_draw", "audit_draw", postgresql_include=["id", "category_code", "department_code"]),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -121,11 +125,24 @@ class ReportLink(Base):
     related_external_id: Mapped[str] = mapped_column(String(100), primary_key=True)
 
 
+# The rows of the review queue's indexes, as each engine's queries write the condition (SQLite has no booleans).
+QUEUE_ROWS: dict[str, Any] = {"postgresql_where": text("flagged AND NOT reviewed"),
+              "sqlite_where": text("flagged = 1 AND reviewed = 0")}
+
+
 class ReportScore(Base):
     """The classifier's latest suggestion for a report."""
 
     __tablename__ = "report_score"
-    __table_args__ = (Index("ix_report_score_flagged_score", "flagged", "score"),)
+    __table_args__ = (
+        Index("ix_report_score_flagged_score", "flagged", "score"),
+        # The review queue in its two orders: flagged rows nobody has decided on yet (migration 0013).
+        Index("ix_report_score_queue_score", "score", "report_id", **QUEUE_ROWS),
+        Index("ix_report_score_queue_uncertain", text("abs(score - threshold)"), "report_id", **QUEUE_ROWS),
+        # The audit sample's candidates awaiting a decision, found from report.audit_draw without their rows.
+        Index("ix_report_score_queue_sample", "report_id", postgresql_include=["threshold"],
+              postgresql_where=text("NOT flagged AND NOT reviewed"), sqlite_where=text("flagged = 0 AND reviewed = 0")),
+    )
 
     report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
     model_version: Mapped[str] = mapped_column(String(80), index=True)
@@ -137,6 +154,9 @@ class ReportScore(Base):
     services: Mapped[list[str]] = mapped_column(JSON)
     explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Whether any review of the report exists. Kept by database triggers (migration 0013) whatever writes scores
+    # or reviews, so that "flagged and awaiting a decision" is an index range; never written by the application.
+    reviewed: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class ReportLabel(Base):

@@ -13,7 +13,7 @@ from app.auth.principal import Principal, Role
 from app.db import SessionDep, SessionMakerDep
 from app.dependencies import CursorKeyDep, LocalTzDep
 from app.errors import error_responses
-from app.export import XLSX_MEDIA_TYPE, csv_response, xlsx_response
+from app.export import XLSX_MEDIA_TYPE
 from app.fields import ReportIdPath
 from app.report import service
 from app.report.schemas import ReportDetail, ReportListQuery, ReportPage
@@ -38,11 +38,7 @@ def get_reports(request: Request, session: SessionDep, principal: Adviser, maker
     time. An export's audit row lists every report it carried."""
     wanted = "csv" if query.format == "json" and "text/csv" in request.headers.get("accept", "") else query.format
     if wanted != "json":
-        columns, data = service.export_reports(session, maker, query, local, principal.departments)
-        event_id = audit.record(session, request, principal, f"report.export.{wanted}",
-                                query=query.model_dump(mode="json", exclude={"cursor", "limit"}))
-        respond = csv_response if wanted == "csv" else xlsx_response
-        return respond(f"avvik.{wanted}", columns, audit.audited_export(maker, event_id, data), query.lang)
+        return service.start_export(session, maker, local, request, principal, query, wanted, query.lang)
     page = service.list_reports(session, query, local, principal.departments, cursor_key)
     audit.record(session, request, principal, "report.list", report_ids=[r.id for r in page.items],
                  query=query.model_dump(mode="json", exclude={"cursor"}))

@@ -14,7 +14,6 @@ from app.dependencies import CursorKeyDep, LocalTzDep, SettingsDep
 from app.errors import error_responses
 from app.export import CsvFormat, csv_answer, csv_response, wants_csv
 from app.fields import ReportIdPath
-from app.observability import metrics
 from app.review import service
 from app.review.schemas import ETAG_HEADER, ReportHistory, ReviewIn, ReviewOut, ReviewQueuePage, ReviewQueueQuery
 
@@ -36,17 +35,11 @@ def post_review(report_id: ReportIdPath, body: ReviewIn, request: Request, respo
                     "whatever is there."))] = None) -> ReviewOut:
     """A later review supersedes an earlier one; both stay in the history. Quality-system updates keep it.
     The answer's ETag is the report's review state after the decision."""
-    created, review = service.review_report(session, report_id, body, principal.actor, principal.departments,
-                                            settings.audit_sample_share,
-                                            if_match=service.parse_if_match(if_match))
+    created, review = service.record_decision(session, request, principal, report_id, body,
+                                              settings.audit_sample_share,
+                                              if_match=service.parse_if_match(if_match))
     if not created:
         response.status_code = 200
-    # A repeated review changes nothing, but its answer still shows this person the report's review and
-    # comment: it is recorded as a read.
-    audit.record(session, request, principal, "report.review" if created else "report.review.repeated",
-                 report_ids=[report_id], detail=body.decision.value)
-    if created:
-        metrics.defer(request.scope, metrics.REVIEWS, decision=body.decision.value)
     response.headers["ETag"] = service.review_etag(session, report_id)
     return service.review_out(review, superseded=False)
 

@@ -7,11 +7,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
 
+from app.audit import service as audit
+from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import FieldError, InvalidInput, PreconditionFailed, echo
+from app.observability import metrics
 from app.pagination import Cursor
 from app.privacy.redaction import redact
 from app.report import export as report_export
@@ -98,6 +102,23 @@ def review_report(
     return True, review
 
 
+def record_decision(
+    session: Session, request: Request, principal: Principal, report_id: int, decision: ReviewIn,
+    audit_sample_share: float, if_match: Sequence[str] | None,
+) -> tuple[bool, Review]:
+    """An adviser's decision as the API and the pages record it: `review_report`, its audit row, and (when new)
+    its count in the metrics once the request succeeds."""
+    created, review = review_report(session, report_id, decision, principal.actor, principal.departments,
+                                    audit_sample_share, if_match=if_match)
+    # A repeated decision changes nothing, but its answer still shows this person the report's review and
+    # comment: it is recorded as a read.
+    audit.record(session, request, principal, "report.review" if created else "report.review.repeated",
+                 report_ids=[report_id], detail=decision.decision.value)
+    if created:
+        metrics.defer(request.scope, metrics.REVIEWS, decision=decision.decision.value)
+    return created, review
+
+
 def _decided_meanwhile(latest: Review | None, version: str) -> PreconditionFailed:
     # Who and when, as the history shows them to every adviser of the department; never the comment.
     said = (f"another adviser decided in the meantime: {latest.reviewer} said {latest.decision} at "
@@ -173,29 +194,39 @@ def review_queue(
     """Flagged, unreviewed reports with the audit sample mixed in, by score or by uncertainty; cursors are
     signed with `cursor_key`."""
     resolved = report_service.resolve_filter(load_taxonomy(session), query, local, departments)
-    sample = and_(ReportScore.flagged.is_(False), Report.audit_draw < audit_sample_share,
-                  or_(Report.category_code.is_(None), Report.category_code != labels.TARGET_CATEGORY))
+    sample = _audit_sample(audit_sample_share)
     # Audit-sample reports get a sort key spread uniformly (by their draw) over the flagged range, so
     # they are mixed through the queue instead of sinking to its end.
     spread = Report.audit_draw / audit_sample_share if audit_sample_share > 0 else Report.audit_draw
+    flagged_key: Any
     if query.order is QueueOrder.SCORE:
-        key: Any = case((ReportScore.flagged, ReportScore.score),
-                        else_=ReportScore.threshold + (1 - ReportScore.threshold) * spread)
+        flagged_key, sample_key = ReportScore.score, ReportScore.threshold + (1 - ReportScore.threshold) * spread
     else:
-        distance = func.abs(ReportScore.score - ReportScore.threshold)
-        key = case((ReportScore.flagged, distance), else_=(1 - ReportScore.threshold) * spread)
+        flagged_key = func.abs(ReportScore.score - ReportScore.threshold)
+        sample_key = (1 - ReportScore.threshold) * spread
     descending = query.order is QueueOrder.SCORE
-    statement = (
-        select(Report, key.label("queue_key"))
-        .join(ReportScore, ReportScore.report_id == Report.id)
-        .where(*queries.filter_clauses(resolved), or_(ReportScore.flagged, sample),
-               ~exists().where(Review.report_id == Report.id))
-    )
-    if query.cursor:
-        position = Cursor.decode(query.cursor, f"queue:{query.order.value}", cursor_key, float)
-        beyond = key < position.value if descending else key > position.value
-        statement = statement.where(or_(beyond, and_(key == position.value, Report.id > position.last_id)))
-    statement = statement.order_by(key.desc() if descending else key.asc(), Report.id.asc()).limit(query.limit + 1)
+    position = Cursor.decode(query.cursor, f"queue:{query.order.value}", cursor_key, float) if query.cursor else None
+
+    def first_rows(rows: Any, key: Any) -> Any:
+        """The first limit+1 of one part of the queue in queue order (each part has an index in that order)."""
+        part = (select(Report.id.label("id"), key.label("queue_key"))
+                .join(ReportScore, ReportScore.report_id == Report.id)
+                .where(*queries.filter_clauses(resolved), rows, ~ReportScore.reviewed,
+                       ~exists().where(Review.report_id == Report.id)))
+        if position is not None:
+            # The first clause repeats the second's bound so that the index range starts at the cursor.
+            bound, beyond = (key <= position.value, key < position.value) if descending else (
+                key >= position.value, key > position.value)
+            part = part.where(bound, or_(beyond, and_(key == position.value, Report.id > position.last_id)))
+        ordered = key.desc() if descending else key.asc()
+        return select(part.order_by(ordered, Report.id.asc()).limit(query.limit + 1).subquery())
+
+    # Flagged reports awaiting a decision and the audit sample are read apart, each from its own index in queue
+    # order; the queue's first limit+1 are among the first limit+1 of each.
+    merged = union_all(first_rows(ReportScore.flagged, flagged_key), first_rows(sample, sample_key)).subquery()
+    key = merged.c.queue_key
+    statement = (select(Report, key).join(merged, merged.c.id == Report.id)
+                 .order_by(key.desc() if descending else key.asc(), Report.id.asc()).limit(query.limit + 1))
     rows = session.execute(statement).all()
     page, more = rows[:query.limit], len(rows) > query.limit
     next_cursor = None
@@ -207,6 +238,38 @@ def review_queue(
                for r, _ in page],
         next_cursor=next_cursor, limit=query.limit,
     )
+
+
+def _audit_sample(share: float) -> ColumnElement[bool]:
+    """The queue's condition for an unflagged report drawn for the audit sample."""
+    return and_(~ReportScore.flagged, Report.audit_draw < share,
+                or_(Report.category_code.is_(None), Report.category_code != labels.TARGET_CATEGORY))
+
+
+def still_waiting(session: Session, report_ids: Sequence[int], departments: frozenset[str] | None,
+                  audit_sample_share: float) -> list[int]:
+    """Those of these reports, in this order, that are still in the queue of an adviser of `departments`:
+    visible to them, flagged or drawn for the audit sample, and decided by nobody yet."""
+    if not report_ids:
+        return []
+    found = set(session.scalars(
+        select(Report.id).join(ReportScore, ReportScore.report_id == Report.id)
+        .where(Report.id.in_(sorted(set(report_ids))),
+               *queries.filter_clauses(queries.ResolvedFilter(visible_departments=departments)),
+               or_(ReportScore.flagged, _audit_sample(audit_sample_share)), ~ReportScore.reviewed,
+               ~exists().where(Review.report_id == Report.id))))
+    return [i for i in report_ids if i in found]
+
+
+def queue_items(session: Session, report_ids: Sequence[int], departments: frozenset[str] | None,
+                audit_sample_share: float) -> list[QueueItem]:
+    """These reports, in this order, as the queue lists them (those not visible to `departments` left out)."""
+    found = {report.id: report for report in session.scalars(
+        select(Report).where(Report.id.in_(sorted(set(report_ids))),
+                             *queries.filter_clauses(queries.ResolvedFilter(visible_departments=departments))))}
+    return [QueueItem(report=report_service.summary(found[i]), audit_sample=in_audit_sample(found[i],
+                                                                                          audit_sample_share))
+            for i in report_ids if i in found]
 
 
 QUEUE_COLUMNS = ["position", "audit_sample", *report_export.COLUMNS]

@@ -75,12 +75,13 @@ def begin(db: Session, settings: Settings, provider: ProviderMetadata, redirect_
     db.add(WebSignin(id=digest(state), purpose="entra", code_verifier=verifier, nonce=nonce, created_at=now,
                      expires_at=now + timedelta(minutes=SIGNIN_MINUTES)))
     db.flush()
-    return add_params_to_uri(provider.get()["authorization_endpoint"], [
+    url: str = add_params_to_uri(provider.get()["authorization_endpoint"], [
         ("response_type", "code"), ("client_id", settings.oidc_client_id or ""), ("redirect_uri", redirect_uri),
         ("scope", "openid profile"), ("state", state), ("nonce", nonce),
         ("code_challenge", create_s256_code_challenge(verifier)), ("code_challenge_method", "S256"),
         ("response_mode", "query"),
     ])
+    return url
 
 
 def finish(db: Session, settings: Settings, provider: ProviderMetadata, jwks: JwksCache, code: str, state: str,

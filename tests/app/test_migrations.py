@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, text
@@ -15,13 +16,19 @@ from app.models import Base
 from app.taxonomy.models import TaxonomyCode
 from tests.conftest import DatabaseFactory
 
+# SQLite cannot reflect an index on an expression (the review queue's uncertainty order, migration 0013), so
+# there the comparison leaves it out; PostgreSQL reflects and compares it.
+SQLITE_EXPRESSION_INDEX = "ignore:Skipped unsupported reflection of expression-based index:sqlalchemy.exc.SAWarning"
 
+
+@pytest.mark.filterwarnings(SQLITE_EXPRESSION_INDEX)
 def test_models_match_migrations(engine: Engine) -> None:
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
     assert diff == [], f"run `alembic revision --autogenerate`: {diff}"
 
 
+@pytest.mark.filterwarnings(SQLITE_EXPRESSION_INDEX)
 def test_upgrade_downgrade_upgrade_on_an_empty_database(databases: DatabaseFactory) -> None:
     url = databases.new()
     upgrade(url)

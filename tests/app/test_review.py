@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.auth.keys import create_key
 from app.auth.principal import Role
 from app.report import export as report_export
+from app.report.models import Report, ReportScore
+from app.review.models import Review
 from tests.conftest import bearer
 from tests.helpers import POISON, delivered, inject_classifier_fault, report
 
@@ -270,3 +272,78 @@ def test_a_bad_filter_of_the_queue_csv_is_a_422_before_any_byte(client: TestClie
     answer = client.get("/api/v1/review-queue", params={"format": "csv", "target_group": "nobody"})
     assert answer.status_code == 422
     assert "target_group" in answer.text
+
+
+def queue_ids(client: TestClient, order: str, limit: int) -> list[int]:
+    """Every report of the queue in this order, read page by page through the cursors."""
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = client.get("/api/v1/review-queue", params={"order": order, "limit": limit,
+                                                          **({"cursor": cursor} if cursor else {})}).json()
+        seen += [i["report"]["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+def test_queue_mixes_flags_and_the_audit_sample_in_the_order_its_keys_define(
+        make_app: Callable[..., FastAPI], api_keys: dict[Role, str], session: Session) -> None:
+    share = 0.2
+    with TestClient(make_app(audit_sample_share=share), headers=bearer(api_keys[Role.ADMIN])) as client:
+        flags = [flagged_report(client, title=title)["id"] for title in (
+            "Helsesykepleier fikk ikke beskjed om ny elev", "Barnevernet svarte ikke barnehagen",
+            "Ingen fra NAV møtte i ansvarsgruppen for ungdom", "Epikrise om tvillinger kom ikke til helsestasjonen")]
+        batch = [report(f"MIX-{n}", **NEGATIVE) for n in range(40)]
+        assert client.post("/api/v1/reports/batch", json={"reports": batch}).json()["counts"] == {"created": 40}
+        sampled = [i["report"]["id"] for i in client.get("/api/v1/review-queue", params={"limit": 500}).json()["items"]
+                   if i["audit_sample"]]
+        assert sampled, "a fifth of 40 reports is drawn for the audit sample"
+        for report_id in (flags[0], sampled[0]):
+            assert client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "not_case"}).status_code == 201
+        rows = session.execute(select(ReportScore.report_id, ReportScore.flagged, ReportScore.score,
+                                      ReportScore.threshold, Report.audit_draw, Report.category_code)
+                               .join(Report, Report.id == ReportScore.report_id)).all()
+        decided = set(session.scalars(select(Review.report_id)))
+        waiting = [r for r in rows if r.report_id not in decided and (r.flagged or (
+            r.audit_draw < share and r.category_code != "samhandling_barn_unge"))]
+
+        def by_score(r: Any) -> tuple[float, int]:
+            key = r.score if r.flagged else r.threshold + (1 - r.threshold) * (r.audit_draw / share)
+            return -key, r.report_id
+
+        def by_uncertainty(r: Any) -> tuple[float, int]:
+            key = abs(r.score - r.threshold) if r.flagged else (1 - r.threshold) * (r.audit_draw / share)
+            return key, r.report_id
+
+        assert queue_ids(client, "score", 2) == [r.report_id for r in sorted(waiting, key=by_score)]
+        assert queue_ids(client, "uncertain", 2) == [r.report_id for r in sorted(waiting, key=by_uncertainty)]
+        assert flags[0] not in queue_ids(client, "score", 100) and sampled[0] not in queue_ids(client, "score", 100)
+
+
+def test_a_score_row_knows_whether_a_review_decided_its_report(client: TestClient, session: Session) -> None:
+    report_id = flagged_report(client)["id"]
+
+    def reviewed() -> bool:
+        session.expire_all()
+        return bool(session.scalar(select(ReportScore.reviewed).where(ReportScore.report_id == report_id)))
+
+    assert not reviewed()
+    client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "is_case"})
+    client.post(f"/api/v1/reports/{report_id}/review", json={"decision": "not_case"})
+    assert reviewed()
+    # Rescoring deletes the score row and writes a new one: it keeps the mark.
+    score = session.scalars(select(ReportScore).where(ReportScore.report_id == report_id)).one()
+    values = {c.key: getattr(score, c.key) for c in ReportScore.__table__.columns if c.key != "reviewed"}
+    session.execute(delete(ReportScore).where(ReportScore.report_id == report_id))
+    session.execute(insert(ReportScore), [values])
+    assert reviewed()
+    first, second = session.scalars(select(Review).where(Review.report_id == report_id).order_by(Review.id))
+    session.delete(second)
+    session.flush()
+    assert reviewed()
+    session.delete(first)
+    session.flush()
+    assert not reviewed()
+    assert report_id in {i["report"]["id"] for i in client.get("/api/v1/review-queue",
+                                                                params={"limit": 500}).json()["items"]}

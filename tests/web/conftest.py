@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -33,15 +34,19 @@ FLAG_TEXTS = [
 ]
 
 
-def deliver(client: TestClient, headers: dict[str, str], count: int, unit: str = "Etat for skole – Garnes skole",
-            prefix: str = "W") -> list[dict[str, Any]]:
-    """Deliver `count` reports through the API (so they are scored as in production); their JSON."""
+def deliver(client: Any, headers: dict[str, str], count: int, unit: str = "Etat for skole – Garnes skole",
+            prefix: str = "W", recent: bool = False) -> list[dict[str, Any]]:
+    """Deliver `count` reports through the API (so they are scored as in production); their JSON. Reported
+    over 2026, or with `recent` over the last months (the statistics page's default period)."""
+    today = datetime.now(UTC)
     stored = []
     for i in range(count):
         title, description = FLAG_TEXTS[i % len(FLAG_TEXTS)]
+        reported_at = ((today - timedelta(days=3 + (17 * i) % 330)).isoformat() if recent
+                       else f"2026-{(i % 11) + 1:02d}-03T10:00:00+01:00")
         answer = client.post("/api/v1/reports", headers=headers, json=report(
             external_id=f"{prefix}-{i:04d}", title=title, description=description, reporting_unit=unit,
-            target_groups=[], services_involved=[], reported_at=f"2026-{(i % 11) + 1:02d}-03T10:00:00+01:00"))
+            target_groups=[], services_involved=[], reported_at=reported_at))
         assert answer.status_code == 201, answer.text
         stored.append({**answer.json(), "title": title})  # an ingest answer carries no text of the report
     return stored

@@ -8,8 +8,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -26,7 +25,7 @@ from app.registry.bootstrap import default_model as load_model
 from app.settings import Settings
 from tests.conftest import settings_for
 from tests.helpers import report
-from tests.web.conftest import FLAG_TEXTS
+from tests.web.conftest import deliver
 from tests.web.fake_openid import CLIENT_ID, TENANT, FakeOpenIdProvider
 
 REQUIRE_BROWSER = "AVVIK_REQUIRE_BROWSER"
@@ -69,8 +68,8 @@ class Live:
     backend: str = ""
 
 
-def start(database_url: str) -> tuple[Live, uvicorn.Server, threading.Thread]:
-    """Migrate, register the default model, start the server, create keys and deliver reports."""
+def prepare(database_url: str) -> tuple[Engine, dict[str, str]]:
+    """Migrate a new database, register and activate the default model, and create a key of every role."""
     upgrade(database_url)
     engine = make_engine(database_url)
     with make_sessionmaker(engine).begin() as session:
@@ -80,6 +79,12 @@ def start(database_url: str) -> tuple[Live, uvicorn.Server, threading.Thread]:
         keys = {name: create_key(session, name, role, departments)[1] for name, role, departments in (
             ("admin", Role.ADMIN, None), ("adviser", Role.ADVISER, None), ("adviser-bbsm", Role.ADVISER, ["BBSM"]),
             ("integration", Role.INTEGRATION, None), ("dashboard", Role.DASHBOARD, None))}
+    return engine, keys
+
+
+def start(database_url: str) -> tuple[Live, uvicorn.Server, threading.Thread]:
+    """Prepare the database, start the server and deliver reports."""
+    engine, keys = prepare(database_url)
     provider = FakeOpenIdProvider()
     port = free_port()
     settings = settings_for(database_url, web_cookie_secure=False, web_key_signin=True, oidc_issuer=provider.issuer,
@@ -100,27 +105,12 @@ def start(database_url: str) -> tuple[Live, uvicorn.Server, threading.Thread]:
     return live, server, thread
 
 
-def deliver_flagged(client: Any, headers: dict[str, str], count: int) -> list[dict[str, Any]]:
-    """`count` school reports of collaboration failures from the last months, through the API; their JSON."""
-    today = datetime.now(UTC)
-    stored = []
-    for i in range(count):
-        title, description = FLAG_TEXTS[i % len(FLAG_TEXTS)]
-        answer = client.post("/api/v1/reports", headers=headers, json=report(
-            external_id=f"WEB-{i:03d}", title=title, description=description,
-            reporting_unit="Etat for skole – Garnes skole", target_groups=[], services_involved=[],
-            reported_at=(today - timedelta(days=3 + (17 * i) % 330)).isoformat()))
-        assert answer.status_code == 201, answer.text
-        stored.append({**answer.json(), "title": title})  # an ingest answer carries no text of the report
-    return stored
-
-
 def deliver_reports(live: Live) -> None:
     """Sixteen flagged school reports from the last months, and one of the health department (BEHO)."""
     headers = {"Authorization": f"Bearer {live.keys['integration']}"}
     with httpx.Client(base_url=live.url, timeout=30) as client:
         admin = {"Authorization": f"Bearer {live.keys['admin']}"}
-        for body in deliver_flagged(client, headers, 16):
+        for body in deliver(client, headers, 16, prefix="WEB", recent=True):
             # An ingest answer says nothing of the classification: read the report as an admin.
             if client.get(f"/api/v1/reports/{body['id']}", headers=admin).json()["flagged"]:
                 live.flagged.append(body["id"])

@@ -273,7 +273,8 @@ def test_axe_finds_nothing_serious_on_any_page_or_state(browser: Browser, live: 
     page.get_by_role("button", name="Logg inn").click()
     for state, path in (("overview", "/"), ("queue", "/vurdering"), ("report", f"/avvik/{live.flagged[0]}"),
                         ("list", "/avvik"), ("statistics", "/statistikk"), ("model", "/modell"),
-                        ("error page", "/avvik/99999999"), ("form with errors", "/avvik?reported_from=i+går"),
+                        ("error page", "/avvik/99999999"), ("unknown path", "/avvik/foo/bar"),
+                        ("form with errors", "/avvik?reported_from=i+går"),
                         ("statistics with errors", "/statistikk?department=NOPE")):
         page.goto(f"{live.url}{path}")
         check(state)
@@ -285,7 +286,7 @@ def test_axe_finds_nothing_serious_on_any_page_or_state(browser: Browser, live: 
     check("queue with the correction open")
     context.close()
     with capsys.disabled():
-        print(f"\naxe-core on {live.backend}, 13 pages and states: nodes per impact: "
+        print(f"\naxe-core on {live.backend}, 14 pages and states: nodes per impact: "
               + ", ".join(f"{impact}={counts.get(impact, 0)}" for impact in ("critical", "serious", "moderate",
                                                                              "minor")))
     assert serious == [], serious

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -18,12 +19,15 @@ from app.auth.keys import create_key, revoke_key
 from app.auth.principal import Role
 from app.cli import cli
 from app.db import utcnow
+from app.main import create_app
 from app.review.models import Review
 from app.web.models import WebSession
-from app.web.router import PUBLIC_PATHS, PageAuthorize
+from app.web.router import PUBLIC_PATHS, STATS_PARTS, PageAuthorize
 from app.web.router import router as web_router
 from app.web.security import CONTENT_SECURITY_POLICY
+from tests.conftest import DatabaseFactory, settings_for
 from tests.web.conftest import csrf_of, deliver, sign_in
+from tests.web.live import prepare
 
 PAGES = ["/", "/vurdering", "/avvik", "/statistikk"]
 
@@ -314,3 +318,87 @@ def test_model_page_is_for_admins(web: Callable[..., TestClient], api_keys: dict
     admin = sign_in(web(), api_keys[Role.ADMIN])
     page = admin.get("/modell")
     assert page.status_code == 200 and "(aktiv)" in page.text and "Treffsikkerhet" in page.text
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden fields of the decision form on a page."""
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html.replace("&amp;", "&")))
+
+
+def decided_report(html: str) -> int:
+    """The report whose decision form a page shows."""
+    found = re.search(r'action="/avvik/(\d+)/vurdering"', html)
+    assert found is not None
+    return int(found.group(1))
+
+
+def test_a_decision_in_the_queue_answers_with_the_next_report_still_waiting_in_the_window(
+        web: Callable[..., TestClient], session: Session, integration: dict[str, str],
+        api_keys: dict[Role, str]) -> None:
+    bbsm = sign_in(web(), create_key(session, "bbsm-queue", Role.ADVISER, ["BBSM"])[1])
+    colleague = sign_in(web(), api_keys[Role.ADMIN])
+    deliver(bbsm, integration, 5, unit="Etat for barn og familie – Barnevernet", prefix="QUEUE")
+    beho = deliver(bbsm, integration, 1, unit="Etat for helsetjenester – Legevakten", prefix="BEHO")[0]
+    page = bbsm.get("/vurdering").text
+    fields = hidden_fields(page)
+    window = [int(i) for i in fields["window"].split(",")]
+    assert len(window) >= 4 and beho["id"] not in window and decided_report(page) == window[0]
+    # A colleague decides the second report meanwhile; a forged window slips in another department's report, and
+    # swaps the third and the fourth (so the answer shows that the window, not the queue, was read).
+    seen = colleague.get(f"/avvik/{window[1]}").text
+    assert colleague.post(f"/avvik/{window[1]}/vurdering", follow_redirects=False, data={
+        "decision": "is_case", "seen_review": "0", "csrf_token": csrf_of(seen)}).status_code == 303
+    forged = [window[0], beho["id"], window[1], window[3], window[2], *window[4:]]
+    answer = bbsm.post(f"/avvik/{window[0]}/vurdering", data={
+        **fields, "window": ",".join(map(str, forged)), "decision": "not_case"},
+        headers={"HX-Request": "true", "X-CSRF-Token": fields["csrf_token"]})
+    assert answer.status_code == 200
+    assert decided_report(answer.text) == window[3]
+    assert hidden_fields(answer.text)["window"] == ",".join(map(str, forged[3:]))
+    assert f"/avvik/{beho['id']}" not in answer.text
+    assert f"lagret. {len(window) - 2} igjen" in answer.text
+    assert [r.decision for r in session.scalars(select(Review).where(Review.report_id == window[0]))] == ["not_case"]
+    # At the end of the window the queue is read again.
+    last = hidden_fields(answer.text)
+    answer = bbsm.post(f"/avvik/{window[3]}/vurdering", data={**last, "window": str(window[3]), "decision": "is_case"},
+                       headers={"HX-Request": "true", "X-CSRF-Token": fields["csrf_token"]})
+    assert answer.status_code == 200
+    assert decided_report(answer.text) == window[2]
+    assert hidden_fields(answer.text)["window"] == ",".join(map(str, [window[2], *window[4:]]))
+
+
+def test_statistics_read_side_by_side_show_the_numbers_read_in_the_request(databases: DatabaseFactory) -> None:
+    url = databases.new()
+    engine, keys = prepare(url)
+    engine.dispose()
+    # This app owns its engine, as a server does: the statistics calls run side by side on their own connections.
+    with TestClient(create_app(settings_for(url, web_cookie_secure=False))) as client:
+        assert isinstance(client.app, FastAPI) and client.app.state.read_sessionmaker is not None
+        deliver(client, {"Authorization": f"Bearer {keys['integration']}"}, 12, recent=True)
+        sign_in(client, keys["adviser"])
+
+        def shown() -> dict[str, bytes]:
+            answers = {part: client.get(f"/statistikk/{part}.csv") for part in STATS_PARTS}
+            assert all(a.status_code == 200 for a in answers.values())
+            return {part: a.content for part, a in answers.items()}
+
+        side_by_side = shown()
+        assert client.get("/statistikk").status_code == 200
+        client.app.state.read_sessionmaker = None
+        assert shown() == side_by_side
+        assert len(side_by_side["antall"].splitlines()) > 1
+
+
+def test_an_unknown_path_is_the_404_page_for_a_browser_and_json_for_an_api_client(
+        web: Callable[..., TestClient]) -> None:
+    client = web()
+    for path in ("/avvik/foo/bar", "/nothing"):
+        page = client.get(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "Fant ikke siden" in page.text and '<html lang="nb"' in page.text
+        assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        for headers in ({"Accept": "application/json"}, {}):
+            answer = client.get(path, headers=headers)
+            assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+    api = client.get("/api/v1/nothing", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["error"] == "not_found"

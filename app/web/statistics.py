@@ -1,0 +1,156 @@
+"""Statistikk: counts by month and target group, trend, collaboration matrix, recurring failures, the
+estimate; each part also as CSV."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.audit import service as audit
+from app.db import SessionDep
+from app.errors import FieldError, InvalidInput, NotFound
+from app.export import csv_response
+from app.stats import export as stats_export
+from app.stats import service as stats_service
+from app.stats.schemas import CountsQuery, Dimension, EstimateQuery, MatrixQuery, RecurringQuery, TrendQuery
+from app.web import pages, views
+from app.web import session as web_session
+
+router = pages.page_router()
+
+
+def default_period(today: date) -> tuple[date, date]:
+    """The last twelve months, whole months."""
+    months = today.year * 12 + today.month - 1 - 11
+    return date(months // 12, months % 12 + 1, 1), today
+
+
+def stats_filter(request: Request) -> pages.Parsed:
+    """The statistics filter from the URL, defaulting to the last twelve months."""
+    values = pages.filter_values(request.query_params.multi_items(), pages.FILTER_FIELDS)
+    if "reported_from" not in values and "reported_to" not in values:
+        first, last = default_period(datetime.now(request.app.state.local_tz).date())
+        values.update(reported_from=first.isoformat(), reported_to=last.isoformat())
+    return pages.parse(EstimateQuery, values)
+
+
+def statistics(session: Any, request: Request, current: web_session.Current, f: Any) -> dict[str, Any]:
+    """Every figure of the statistics page, from the API's statistics services (side by side when it can)."""
+    local, departments = request.app.state.local_tz, current.principal.departments
+    common = f.model_dump(exclude={"format"})
+    by = [Dimension.PERIOD, Dimension.TARGET_GROUP]
+    return side_by_side(request, session, {
+        "counts": lambda s: stats_service.counts(s, CountsQuery(**common, by=by), local, departments,
+                                                 protect_small=False, k=1),
+        "trend": lambda s: stats_service.trend(s, TrendQuery(**common), local, departments),
+        "matrix": lambda s: stats_service.matrix(s, MatrixQuery(**common), local, departments),
+        "recurring": lambda s: stats_service.recurring(s, RecurringQuery(**common), local, departments),
+        "estimate": lambda s: stats_service.estimate_count(s, f, local, departments),
+    })
+
+
+# Read-only calls of one page that run side by side (the statistics page's five take 70-150 ms each at a
+# million reports). Shared by all requests, so that a burst of pages cannot take every pooled connection.
+READS = ThreadPoolExecutor(max_workers=6, thread_name_prefix="avvik-web-read")
+
+
+def side_by_side(request: Request, session: Any, calls: dict[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    """Each call's answer by name. Each runs in a session of its own, on its own connection, at the same time
+    as the others when the app has sessions for that (app.state.read_sessionmaker); else one after another in
+    the request's session (a test's app, whose data lives in one connection's transaction)."""
+    maker = request.app.state.read_sessionmaker
+    if maker is None:
+        return {name: call(session) for name, call in calls.items()}
+
+    def run(call: Callable[[Any], Any]) -> Any:
+        with maker() as own:
+            try:
+                return call(own)
+            finally:
+                own.rollback()  # it only read; nothing to keep
+
+    futures = {name: READS.submit(contextvars.copy_context().run, run, call) for name, call in calls.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def counts_grid(counts: Any, labels: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The month × target group table and its stacked-bar chart (top seven groups, the rest as one)."""
+    periods = sorted({r.key.get("period") for r in counts.rows if r.key.get("period")})
+    groups: dict[str, dict[str, int]] = {}
+    for row in counts.rows:
+        period, group = row.key.get("period"), row.key.get("target_group") or "uten_malgruppe"
+        value = (row.with_suggestions or row.confirmed).value
+        if period and value:
+            groups.setdefault(group, {})[period] = value
+    totals = sorted(groups, key=lambda g: -sum(groups[g].values()))
+    shown, rest = totals[:7], totals[7:]
+    series = [(labels["target_group"].get(g, "Uten målgruppe"), [groups[g].get(p, 0) for p in periods]) for g in shown]
+    if rest:
+        series.append(("Andre målgrupper", [sum(groups[g].get(p, 0) for g in rest) for p in periods]))
+    return {"periods": periods, "groups": totals, "cells": groups,
+            "chart": views.stacked_bars(periods, series) if periods else None}
+
+
+@router.get("/statistikk")
+def stats_page(request: Request, session: SessionDep, current: pages.Adviser) -> HTMLResponse:
+    """Statistikk: counts by month and target group, trend, who fails with whom, recurring, the estimate."""
+    parsed = stats_filter(request)
+    errors = dict(parsed.errors)
+    context: dict[str, Any] = {"query": parsed.query, "errors": errors, "choices": pages.taxonomy_choices(session),
+                               "labels": pages.labels_of(session), "field_words": pages.FIELD_WORDS,
+                               "filter_qs": urlencode(pages.request_filter_items(parsed.query))}
+    if not errors:
+        try:
+            figures = statistics(session, request, current, parsed.query)
+        except InvalidInput as exc:
+            errors.update(pages.domain_field_errors(exc))
+        else:
+            labels = context["labels"]
+            trend_points = figures["trend"].points
+            service_pairs = figures["matrix"].service_pairs
+            names = sorted({p.a for p in service_pairs[:40]} | {p.b for p in service_pairs[:40]})[:12]
+            cells, side = views.heatmap(names, {(p.a, p.b): p.count for p in service_pairs},
+                                        labels["service"])
+            audit.record(session, request, current.principal, "stats.recurring", detail="web",
+                         report_ids=[i for g in figures["recurring"].groups for i in g.example_ids],
+                         query=parsed.query.model_dump(mode="json", exclude={"format"}))
+            context.update(figures, grid=counts_grid(figures["counts"], labels),
+                           trend_chart=views.line([p.period for p in trend_points], [p.count for p in trend_points],
+                                                  "Antall") if trend_points else None,
+                           heat_names=names, heat_cells=cells, heat_side=side,
+                           estimate_words=views.estimate_words(figures["estimate"]))
+    return pages.render(request, "stats.html", context, current=current, status=422 if errors else 200)
+
+
+# CSV part in the URL -> (figure name, its table). Each table takes the one figure type it is named after.
+STATS_PARTS: dict[str, tuple[str, Callable[[Any], stats_export.Table]]] = {
+    "antall": ("counts", stats_export.counts_table),
+    "trend": ("trend", stats_export.trend_table),
+    "samhandling": ("matrix", stats_export.matrix_table),
+    "gjentakende": ("recurring", stats_export.recurring_table),
+    "estimat": ("estimate", stats_export.estimate_table),
+}
+
+
+@router.get("/statistikk/{part}.csv")
+def stats_csv(request: Request, part: str, session: SessionDep, current: pages.Adviser) -> Response:
+    """The numbers of one part of the statistics page, exactly as shown, as CSV."""
+    if part not in STATS_PARTS:
+        raise NotFound("no such page")
+    parsed = stats_filter(request)
+    if parsed.errors:
+        raise InvalidInput("filter", [FieldError(field=k, reason=v) for k, v in parsed.errors.items()])
+    name, table = STATS_PARTS[part]
+    figures = statistics(session, request, current, parsed.query)
+    if name == "recurring":
+        audit.record(session, request, current.principal, "stats.recurring", detail="web.csv",
+                     report_ids=[i for g in figures["recurring"].groups for i in g.report_ids])
+    columns, rows = table(figures[name])
+    return csv_response(f"statistikk-{part}.csv", columns, rows)
