@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 
 from classifier.features import FeatureSpace
-from classifier.model import FORMAT_VERSION, LABELS, MAIN_HEADS, MODES, Config, TrainedModel, sklearn_version, train
+from classifier.model import LABELS, MAIN_HEADS, MODES, Config, TrainedModel
 from classifier.records import load_corpus
+from classifier.training import train
+from classifier.version import FORMAT_VERSION, sklearn_version
 
 REBUILD_HINT = "rebuild it with `python -m classifier train --out DIR` (or `make model` for the default model)"
 ARRAYS = "arrays.npz"

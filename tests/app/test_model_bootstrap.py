@@ -108,7 +108,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_only_start_up_and_cli_code_can_train_or_register_the_default_model() -> None:
-    training = {"classifier.train", "classifier.ensure_default_model", "classifier.model.train",
+    training = {"classifier.train", "classifier.ensure_default_model", "classifier.training.train",
                 "classifier.artifacts.ensure_default_model", "app.registry.bootstrap",
                 "app.registry.bootstrap.default_model", "app.registry.bootstrap.ensure_active_model"}
     offenders = {}
