@@ -36,7 +36,6 @@ from classifier.text import (
 )
 
 CHAR_NGRAMS = (2, 5)
-BLOCKS = ("char", "word", "meta")
 _CACHE_LIMIT = 200_000  # words; the cache is cleared when a long-running service has seen more
 
 

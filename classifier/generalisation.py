@@ -20,20 +20,14 @@ import numpy as np
 from classifier.features import FeatureSpace, analyse
 from classifier.metrics import flag_metrics, multilabel_metrics, precision_at
 from classifier.model import MAIN_HEADS, TrainedModel, sigmoid, stack
-from classifier.records import CORPUS_DIR, LabelledReport, load_corpus
+from classifier.records import LabelledReport, load_corpus
 from classifier.taxonomy import SERVICES, TARGET_GROUPS
 from classifier.training import fit_heads, label_matrices, record_weights, summed, train
 
-REAL_DERIVED_DIR = CORPUS_DIR / "real_derived"
 RECALL = 0.85
 PREVALENCE = 0.05
 BOOTSTRAP = 1000
 FEEDBACK_SOURCE = "review"  # the source name app.registry.feedback gives adviser decisions
-
-
-def real_derived_paths(directory: Path = REAL_DERIVED_DIR) -> list[Path]:
-    """The real-derived track's files, in a fixed order."""
-    return sorted(directory.glob("*.jsonl"))
 
 
 def load_track(paths: Sequence[Path]) -> list[LabelledReport]:

@@ -24,7 +24,8 @@ import numpy as np
 
 from classifier import Prediction, ReportText, TrainedModel, ensure_default_model, load_corpus
 from classifier.features import analyse
-from classifier.generalisation import load_track, real_derived_paths
+from classifier.generalisation import load_track
+from classifier.records import real_derived_paths
 from tests.classifier import test_classifier_model, test_classifier_robustness, test_linear
 
 # The tests' inline edge cases (parametrised texts), beside the lists they keep at module level.
