@@ -11,10 +11,10 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -40,14 +40,17 @@ def save(model: TrainedModel, directory: Path) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     features = model.features
-    arrays = {
-        "idf": features.idf.astype(np.float64), "weights": model.weights.astype(np.float32),
-        "intercepts": model.intercepts.astype(np.float64), "stacker": model.stacker.astype(np.float64),
-        "label_thresholds": model.label_thresholds.astype(np.float64),
-    }
+
+    def write_arrays(f: BinaryIO) -> None:
+        np.savez_compressed(
+            f, idf=features.idf.astype(np.float64), weights=model.weights.astype(np.float32),
+            intercepts=model.intercepts.astype(np.float64), stacker=model.stacker.astype(np.float64),
+            label_thresholds=model.label_thresholds.astype(np.float64),
+        )
+
     vocab = {"char": _ordered(features.char_vocab), "word": _ordered(features.word_vocab),
              "meta": _ordered(features.meta_vocab)}
-    _atomic_write(directory / ARRAYS, lambda f: np.savez_compressed(f, **arrays))
+    _atomic_write(directory / ARRAYS, write_arrays)
     _atomic_write(directory / VOCAB, lambda f: f.write(json.dumps(vocab, ensure_ascii=False).encode("utf-8")))
     meta = {
         "format_version": FORMAT_VERSION,
@@ -183,7 +186,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:

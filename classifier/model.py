@@ -199,17 +199,20 @@ def decide(p: np.ndarray, rules: np.ndarray, thresholds: np.ndarray, modes: Sequ
 
 def stack(stacker: np.ndarray, main: np.ndarray) -> np.ndarray:
     """Calibrated log-odds (training prevalence) of the flag from the main heads' log-odds."""
-    return stacker[0] + log_sigmoid(main) @ stacker[1:]
+    log_odds: np.ndarray = stacker[0] + log_sigmoid(main) @ stacker[1:]
+    return log_odds
 
 
 def sigmoid(z: np.ndarray | float) -> np.ndarray:
     """The logistic function, clipped so that it never overflows."""
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+    return p
 
 
 def log_sigmoid(z: np.ndarray) -> np.ndarray:
     """log(sigmoid(z)), computed without underflow."""
-    return -np.logaddexp(0.0, -z)
+    log_p: np.ndarray = -np.logaddexp(0.0, -z)
+    return log_p
 
 
 def logit(p: float) -> float:

@@ -45,7 +45,8 @@ _WORDS: dict[str, tuple[str, ...]] = {
 
 
 def _compile_words() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
-    singles, phrases = [], []
+    singles: list[tuple[str, str]] = []
+    phrases: list[tuple[str, str]] = []
     for group, words in _WORDS.items():
         for word in sorted(words, key=len, reverse=True):
             # Short words must stand alone: "mor" is not "morgen", "far" is not "farlig".

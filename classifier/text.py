@@ -224,7 +224,8 @@ def to_bokmal(token: str) -> str:
 @lru_cache(maxsize=200_000)
 def stem(token: str) -> str:
     """Snowball (Norwegian) stem of a bokmål word form."""
-    return _stemmer.stemWord(token)
+    stemmed: str = _stemmer.stemWord(token)
+    return stemmed
 
 
 def language(text: str) -> str:
