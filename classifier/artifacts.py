@@ -22,7 +22,7 @@ from classifier.features import FeatureSpace
 from classifier.model import LABELS, MAIN_HEADS, MODES, Config, TrainedModel
 from classifier.records import load_corpus
 from classifier.training import train
-from classifier.version import FORMAT_VERSION, sklearn_version
+from classifier.version import FORMAT_VERSION
 
 REBUILD_HINT = "rebuild it with `python -m classifier train --out DIR` (or `make model` for the default model)"
 ARRAYS = "arrays.npz"
@@ -76,7 +76,11 @@ def save(model: TrainedModel, directory: Path) -> Path:
 
 
 def load(directory: Path) -> TrainedModel:
-    """Load a model saved by `save`; raise ArtifactError if it is missing, altered, or from another sklearn."""
+    """Load a model saved by `save`; raise ArtifactError if it is missing, altered, or of another format.
+
+    The scikit-learn that trained it is recorded, not checked: prediction reads plain arrays with numpy and
+    scipy and never calls scikit-learn, so a model predicts the same under any of its versions.
+    """
     directory = Path(directory)
     meta = _read_json(directory / META, "model metadata")
     if not isinstance(meta, dict):
@@ -84,9 +88,6 @@ def load(directory: Path) -> TrainedModel:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{directory} has artifact format {meta.get('format_version')!r}, this code reads "
                             f"{FORMAT_VERSION}; {REBUILD_HINT}")
-    if meta.get("sklearn_version") != sklearn_version():
-        raise ArtifactError(f"{directory} was built with scikit-learn {meta.get('sklearn_version')}, this environment "
-                            f"has {sklearn_version()}; {REBUILD_HINT}")
     files = meta.get("files") or {}
     for name in (ARRAYS, VOCAB):
         path = directory / name
