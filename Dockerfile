@@ -8,11 +8,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 
 RUN useradd --create-home --uid 10001 avvik && mkdir /data && chown avvik /data
 WORKDIR /app
+# The locked versions first (the ones the tests ran with), then the service itself without resolving again.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY classifier ./classifier
 COPY migrations ./migrations
-RUN pip install .
+RUN pip install --no-deps .
 # Trained at build time (deterministic for the corpus and code), so a container only registers it at start.
 # /app/models/registry is where the server unpacks registered versions: the one writable folder.
 RUN python -m classifier train --out /app/models/default \

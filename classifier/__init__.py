@@ -2,8 +2,10 @@
 
 from classifier.artifacts import ArtifactError, ensure_default_model, load, save
 from classifier.evaluate import evaluate
-from classifier.model import Explanation, Prediction, TrainedModel, train
+from classifier.explanation import Explanation
+from classifier.model import Prediction, TrainedModel
 from classifier.records import LabelledReport, ReportText, load_corpus
+from classifier.training import train
 
 __all__ = [
     "ArtifactError", "Explanation", "LabelledReport", "Prediction", "ReportText", "TrainedModel",

@@ -11,16 +11,18 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from classifier.features import FeatureSpace
-from classifier.model import FORMAT_VERSION, LABELS, MAIN_HEADS, MODES, Config, TrainedModel, sklearn_version, train
+from classifier.model import LABELS, MAIN_HEADS, MODES, Config, TrainedModel
 from classifier.records import load_corpus
+from classifier.training import train
+from classifier.version import FORMAT_VERSION
 
 REBUILD_HINT = "rebuild it with `python -m classifier train --out DIR` (or `make model` for the default model)"
 ARRAYS = "arrays.npz"
@@ -38,14 +40,17 @@ def save(model: TrainedModel, directory: Path) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     features = model.features
-    arrays = {
-        "idf": features.idf.astype(np.float64), "weights": model.weights.astype(np.float32),
-        "intercepts": model.intercepts.astype(np.float64), "stacker": model.stacker.astype(np.float64),
-        "label_thresholds": model.label_thresholds.astype(np.float64),
-    }
+
+    def write_arrays(f: BinaryIO) -> None:
+        np.savez_compressed(
+            f, idf=features.idf.astype(np.float64), weights=model.weights.astype(np.float32),
+            intercepts=model.intercepts.astype(np.float64), stacker=model.stacker.astype(np.float64),
+            label_thresholds=model.label_thresholds.astype(np.float64),
+        )
+
     vocab = {"char": _ordered(features.char_vocab), "word": _ordered(features.word_vocab),
              "meta": _ordered(features.meta_vocab)}
-    _atomic_write(directory / ARRAYS, lambda f: np.savez_compressed(f, **arrays))
+    _atomic_write(directory / ARRAYS, write_arrays)
     _atomic_write(directory / VOCAB, lambda f: f.write(json.dumps(vocab, ensure_ascii=False).encode("utf-8")))
     meta = {
         "format_version": FORMAT_VERSION,
@@ -71,7 +76,11 @@ def save(model: TrainedModel, directory: Path) -> Path:
 
 
 def load(directory: Path) -> TrainedModel:
-    """Load a model saved by `save`; raise ArtifactError if it is missing, altered, or from another sklearn."""
+    """Load a model saved by `save`; raise ArtifactError if it is missing, altered, or of another format.
+
+    The scikit-learn that trained it is recorded, not checked: prediction reads plain arrays with numpy and
+    scipy and never calls scikit-learn, so a model predicts the same under any of its versions.
+    """
     directory = Path(directory)
     meta = _read_json(directory / META, "model metadata")
     if not isinstance(meta, dict):
@@ -79,9 +88,6 @@ def load(directory: Path) -> TrainedModel:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{directory} has artifact format {meta.get('format_version')!r}, this code reads "
                             f"{FORMAT_VERSION}; {REBUILD_HINT}")
-    if meta.get("sklearn_version") != sklearn_version():
-        raise ArtifactError(f"{directory} was built with scikit-learn {meta.get('sklearn_version')}, this environment "
-                            f"has {sklearn_version()}; {REBUILD_HINT}")
     files = meta.get("files") or {}
     for name in (ARRAYS, VOCAB):
         path = directory / name
@@ -181,7 +187,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -18,9 +18,10 @@ import typer
 
 from classifier.artifacts import ArtifactError, ensure_default_model, load, save
 from classifier.evaluate import evaluate, learning_curve
-from classifier.generalisation import feedback_simulation, generalisation, load_track, real_derived_paths
-from classifier.model import TrainedModel, train
-from classifier.records import CorpusError, ReportText, load_corpus
+from classifier.generalisation import feedback_simulation, generalisation, load_track
+from classifier.model import TrainedModel
+from classifier.records import CorpusError, ReportText, load_corpus, real_derived_paths
+from classifier.training import train
 
 MODEL_ENV = "AVVIK_MODEL_DIR"
 BATCH = 1000

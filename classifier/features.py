@@ -36,7 +36,6 @@ from classifier.text import (
 )
 
 CHAR_NGRAMS = (2, 5)
-BLOCKS = ("char", "word", "meta")
 _CACHE_LIMIT = 200_000  # words; the cache is cleared when a long-running service has seen more
 
 
@@ -107,7 +106,7 @@ def _lexemes(token: str) -> tuple[Any, ...]:
     parts = expand_abbreviations([token])
     if len(parts) == 1 and parts[0] == token:
         return _lexeme(token)
-    lexemes = [list(_lexeme(part)) for part in parts]
+    lexemes: list[list[Any]] = [list(_lexeme(part)) for part in parts]
     # The gazetteer knows "ke" as the coordinating unit, but "koordinerende" alone as nothing.
     lexemes[0][2] = tuple(dict.fromkeys(lexemes[0][2] + _lexeme(token)[2]))
     return tuple(itertools.chain.from_iterable(lexemes))

@@ -17,32 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from classifier.evaluate import flag_metrics, multilabel_metrics
-from classifier.features import analyse
-from classifier.model import (
-    MAIN_HEADS,
-    FeatureSpace,
-    TrainedModel,
-    _summed,
-    fit_heads,
-    label_matrices,
-    precision_at,
-    record_weights,
-    train,
-)
-from classifier.records import CORPUS_DIR, LabelledReport, load_corpus
+from classifier.features import FeatureSpace, analyse
+from classifier.metrics import flag_metrics, multilabel_metrics, precision_at
+from classifier.model import MAIN_HEADS, TrainedModel, sigmoid, stack
+from classifier.records import LabelledReport, load_corpus
 from classifier.taxonomy import SERVICES, TARGET_GROUPS
+from classifier.training import fit_heads, label_matrices, record_weights, summed, train
 
-REAL_DERIVED_DIR = CORPUS_DIR / "real_derived"
 RECALL = 0.85
 PREVALENCE = 0.05
 BOOTSTRAP = 1000
 FEEDBACK_SOURCE = "review"  # the source name app.registry.feedback gives adviser decisions
-
-
-def real_derived_paths(directory: Path = REAL_DERIVED_DIR) -> list[Path]:
-    """The real-derived track's files, in a fixed order."""
-    return sorted(directory.glob("*.jsonl"))
 
 
 def load_track(paths: Sequence[Path]) -> list[LabelledReport]:
@@ -153,7 +138,7 @@ def heads_only(records: Sequence[LabelledReport], like: TrainedModel, seed: int,
     docs = [analyse(r.text) for r in ordered]
     y_main, y_labels = label_matrices(ordered)
     features = FeatureSpace(block_weights=like.config.block_weights, min_df=like.config.min_df).fit(docs)
-    weights, intercepts = fit_heads(_summed(features.transform(docs)), y_main[:, : len(MAIN_HEADS)],
+    weights, intercepts = fit_heads(summed(features.transform(docs)), y_main[:, : len(MAIN_HEADS)],
                                     y_labels[:, :0], like.config, seed, features.offsets[1],
                                     record_weights(ordered, source_weights))
     return replace(like, features=features, weights=weights.astype(np.float32), intercepts=intercepts,
@@ -164,9 +149,7 @@ def heads_only(records: Sequence[LabelledReport], like: TrainedModel, seed: int,
 def flag_scores(model: TrainedModel, records: Sequence[LabelledReport], calibrated: TrainedModel) -> np.ndarray:
     """Flag scores of `model`'s heads through `calibrated`'s stacker and prior shift."""
     evaluated = model.heads().evaluate([analyse(r.text) for r in records])
-    from classifier.model import _sigmoid, stack
-
-    return _sigmoid(stack(calibrated.stacker, evaluated.main) + calibrated.prior_shift)
+    return sigmoid(stack(calibrated.stacker, evaluated.main) + calibrated.prior_shift)
 
 
 def split_by_source(

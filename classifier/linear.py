@@ -51,7 +51,8 @@ class WordTable:
 
     def rows(self, indices: np.ndarray) -> np.ndarray:
         """(len(indices), 1 + heads): squared-IDF sum, then one weighted sum per head."""
-        return self._rows[indices]
+        rows: np.ndarray = self._rows[indices]
+        return rows
 
     def _add(self, word: str) -> int:
         vocab = self._vocab

@@ -11,6 +11,8 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from classifier.text import tokenize
+
 # group -> words (prefixes at a word start) that suggest it.
 _WORDS: dict[str, tuple[str, ...]] = {
     "gravide_og_spedbarn": ("gravid", "svangerskap", "termin", "jordmor", "spedbarn", "nyfødt", "nyfødd",
@@ -43,7 +45,8 @@ _WORDS: dict[str, tuple[str, ...]] = {
 
 
 def _compile_words() -> tuple[re.Pattern[str], re.Pattern[str], frozenset[str]]:
-    singles, phrases = [], []
+    singles: list[tuple[str, str]] = []
+    phrases: list[tuple[str, str]] = []
     for group, words in _WORDS.items():
         for word in sorted(words, key=len, reverse=True):
             # Short words must stand alone: "mor" is not "morgen", "far" is not "farlig".
@@ -67,7 +70,6 @@ _SINGLE, _PHRASE, PHRASE_STARTS = _compile_words()
 # Every phrase pattern is an escaped word list entry, so a match starts with one of these words.
 PHRASE_PREFIXES = tuple(sorted(w for ws in _WORDS.values() for w in ws if " " in w))
 _DIGIT = re.compile(r"\d")
-_WORD = re.compile(r"[\w-]+")
 
 
 @lru_cache(maxsize=100_000)
@@ -108,22 +110,9 @@ def phrase_hint(text: str, start: int) -> str | None:
     return match.lastgroup if match else None
 
 
-def group_hints(text: str) -> list[str]:
-    """Hint tokens ("age:barn_6_12", "word:foreldre_og_familie", ...) found in normalised text."""
-    hints = numeric_hints(text)
-    for match in _WORD.finditer(text):
-        word = match.group()
-        if word in PHRASE_STARTS and (group := phrase_hint(text, match.start())):
-            hints.append("word:" + group)
-        group = word_hint(word)
-        if group is not None:
-            hints.append("word:" + group)
-    return hints
-
-
 def numeric_hints(text: str) -> list[str]:
     """Hint tokens from ages, grades and infant ages written with digits in normalised text."""
-    return numeric_hints_in_tokens(_TOKENS.findall(text)) if _DIGIT.search(text) else []
+    return numeric_hints_in_tokens(tokenize(text)) if _DIGIT.search(text) else []
 
 
 def numeric_hints_in_tokens(tokens: Sequence[str]) -> list[str]:
@@ -153,7 +142,6 @@ def numeric_hints_in_tokens(tokens: Sequence[str]) -> list[str]:
     return hints
 
 
-_TOKENS = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*|\d+|[.!?;:()\n]")
 _INFANT_UNITS = frozenset({"uker", "veker", "veke", "uke", "mnd", "måneder", "månader", "måned", "månad", "dager",
                            "dagar", "døgn"})
 _NOT_AN_AGE = frozenset({"siden", "sidan", "etter", "før", "seinare", "senere", "seinere", "til", "på", "i", "har",

@@ -31,4 +31,4 @@ COMMUNICATION_CATEGORIES: frozenset[str] = frozenset({
 
 def is_communication_category(category: str | None) -> bool:
     """True when the reporter filed the report under "Kommunikasjon og samhandling" or one of its parts."""
-    return bool(category) and " ".join(category.lower().split()) in COMMUNICATION_CATEGORIES
+    return category is not None and " ".join(category.lower().split()) in COMMUNICATION_CATEGORIES

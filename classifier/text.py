@@ -1,4 +1,4 @@
-"""Pure text handling for Norwegian reports: normalising, tokenising, stemming, negation, bokmål/nynorsk.
+"""Pure text handling for Norwegian reports: normalising, tokenising, stemming, negation cues, bokmål/nynorsk.
 
 Nothing here learns from data; every function is deterministic and safe to call on any string.
 """
@@ -224,32 +224,8 @@ def to_bokmal(token: str) -> str:
 @lru_cache(maxsize=200_000)
 def stem(token: str) -> str:
     """Snowball (Norwegian) stem of a bokmål word form."""
-    return _stemmer.stemWord(token)
-
-
-def word_features(tokens: list[str]) -> list[str]:
-    """Stemmed unigrams and within-clause bigrams, with negation marked on the following words."""
-    out: list[str] = []
-    prev: str | None = None
-    scope = 0
-    for token in content_tokens(tokens):
-        if token in BOUNDARIES:
-            prev, scope = None, 0
-            continue
-        word = to_bokmal(token)
-        if word in NEGATIONS:
-            feature = word
-            scope = NEGATION_SCOPE
-        elif scope:
-            feature = NEG_PREFIX + stem(word)
-            scope -= 1
-        else:
-            feature = stem(word)
-        out.append(feature)
-        if prev is not None:
-            out.append(prev + " " + feature)
-        prev = feature
-    return out
+    stemmed: str = _stemmer.stemWord(token)
+    return stemmed
 
 
 def language(text: str) -> str:

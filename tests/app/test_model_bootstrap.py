@@ -111,7 +111,7 @@ def test_only_start_up_and_cli_code_can_train_or_register_the_default_model() ->
     # Which modules may import app.registry.bootstrap and app.cli is an import-linter contract (.importlinter,
     # tests/test_architecture.py); the classifier's training functions are names in one package, so they are
     # checked here.
-    training = {"classifier.train", "classifier.ensure_default_model", "classifier.model.train",
+    training = {"classifier.train", "classifier.ensure_default_model", "classifier.training.train",
                 "classifier.artifacts.ensure_default_model"}
     offenders = {}
     for path in APP.rglob("*.py"):

@@ -61,11 +61,16 @@ def test_default_model_is_loaded_once_built(model_dir: Path, model: TrainedModel
     assert again.version == model.version
 
 
-def test_other_sklearn_version_is_refused_with_rebuild_hint(model_dir: Path, tmp_path: Path) -> None:
+def test_a_model_built_under_another_sklearn_predicts_the_same(
+    model_dir: Path, model: TrainedModel, corpus: list[LabelledReport], tmp_path: Path
+) -> None:
+    # Prediction never calls scikit-learn: the version that trained a model is provenance, not a condition.
     copy = _copy(model_dir, tmp_path)
     _rewrite_meta(copy, sklearn_version="0.0.1")
-    with pytest.raises(ArtifactError, match=r"scikit-learn 0\.0\.1.*python -m classifier train"):
-        load(copy)
+    loaded = load(copy)
+    reports = [r.text for r in corpus[:50]]
+    assert loaded.sklearn_version == "0.0.1"
+    assert [p.to_dict() for p in loaded.predict(reports)] == [p.to_dict() for p in model.predict(reports)]
 
 
 def test_missing_model_is_an_artifact_error(tmp_path: Path) -> None:

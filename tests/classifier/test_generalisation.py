@@ -17,8 +17,8 @@ from classifier.generalisation import (
     split_by_source,
     with_intervals,
 )
-from classifier.model import record_weights
 from classifier.records import check_record
+from classifier.training import record_weights
 
 
 def _as_track(records: list[LabelledReport], sources: int = 12) -> list[LabelledReport]:

@@ -10,7 +10,7 @@ import pytest
 from classifier import LabelledReport, ReportText, TrainedModel
 from classifier.features import Doc, analyse
 from classifier.linear import LinearHeads, WordTable
-from classifier.model import MAIN_HEADS, _sigmoid, stack
+from classifier.model import MAIN_HEADS, sigmoid, stack
 
 EDGE_CASES = [
     ReportText(id="empty", title="", description=""),
@@ -64,8 +64,8 @@ def test_word_contributions_add_up_to_the_character_block(model: TrainedModel, c
 def test_scores_follow_from_the_heads(model: TrainedModel, corpus: list[LabelledReport]) -> None:
     docs = _docs(corpus)[:40]
     flag, label_p, evaluated = model.scores(docs)
-    np.testing.assert_allclose(flag, _sigmoid(stack(model.stacker, evaluated.main) + model.prior_shift))
-    np.testing.assert_allclose(label_p, _sigmoid(evaluated.labels))
+    np.testing.assert_allclose(flag, sigmoid(stack(model.stacker, evaluated.main) + model.prior_shift))
+    np.testing.assert_allclose(label_p, sigmoid(evaluated.labels))
 
 
 def test_explanations_name_words_of_the_report(model: TrainedModel, corpus: list[LabelledReport]) -> None:
