@@ -37,12 +37,16 @@ def unpack(version: ModelVersion, cache_dir: Path) -> TrainedModel:
             return _cache[version.version]
         if hashlib.sha256(version.artifact).hexdigest() != version.artifact_sha256:
             raise Conflict(f"the stored artifact of {version.version} is damaged")
-        target = cache_dir / version.version
-        target.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(io.BytesIO(version.artifact)) as archive:
-            for name in archive.namelist():
-                if "/" in name or name.startswith("."):
-                    raise Conflict(f"unexpected file {name!r} in the artifact of {version.version}")
-                (target / name).write_bytes(archive.read(name))
-        _cache[version.version] = load(target)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # A directory of this process's own: every uvicorn worker unpacks at start-up, and a shared directory
+        # let one worker rewrite arrays.npz while another read it (ArtifactError at start-up). load() reads
+        # everything into memory, so the files are not needed afterwards.
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f"{version.version}-") as tmp:
+            target = Path(tmp)
+            with zipfile.ZipFile(io.BytesIO(version.artifact)) as archive:
+                for name in archive.namelist():
+                    if "/" in name or name.startswith("."):
+                        raise Conflict(f"unexpected file {name!r} in the artifact of {version.version}")
+                    (target / name).write_bytes(archive.read(name))
+            _cache[version.version] = load(target)
         return _cache[version.version]
