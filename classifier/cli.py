@@ -97,16 +97,22 @@ def classify_command(
 ) -> None:
     """Classify reports, one JSON object a line; a bad line gets an error line and the rest go on."""
     model = resolve_model(model_dir)
+    total, errors = classify_files(model, input_path, output_path, threshold)
+    typer.echo(f"classified {total - errors} reports, {errors} bad lines", err=True)
+
+
+def classify_files(model: TrainedModel, input_path: Path | None, output_path: Path | None,
+                   threshold: float | None) -> tuple[int, int]:
+    """`classify_stream` from a file or stdin to a file or stdout: (lines read, bad lines)."""
     source = input_path.open(encoding="utf-8") if input_path else sys.stdin
     sink = output_path.open("w", encoding="utf-8") if output_path else sys.stdout
     try:
-        total, errors = classify_stream(model, source, sink, threshold)
+        return classify_stream(model, source, sink, threshold)
     finally:
         if input_path:
             source.close()
         if output_path:
             sink.close()
-    typer.echo(f"classified {total - errors} reports, {errors} bad lines", err=True)
 
 
 def classify_stream(model: TrainedModel, source: IO[str], sink: IO[str],

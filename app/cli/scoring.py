@@ -20,20 +20,10 @@ def classify(
     threshold: Annotated[float | None, typer.Option(help="Flag threshold; default: the model's.")] = None,
 ) -> None:
     """Classify JSON lines (id, title, description, reported_category, reporting_unit) without storing them."""
-    import sys
-
-    from classifier.cli import classify_stream
+    from classifier.cli import classify_files
 
     model = registered_model(version)
-    source = input_path.open(encoding="utf-8") if input_path else sys.stdin
-    sink = output_path.open("w", encoding="utf-8") if output_path else sys.stdout
-    try:
-        total, errors = classify_stream(model, source, sink, threshold)
-    finally:
-        if input_path:
-            source.close()
-        if output_path:
-            sink.close()
+    total, errors = classify_files(model, input_path, output_path, threshold)
     typer.echo(f"classified {total - errors} reports with {model.version}, {errors} bad lines", err=True)
 
 
