@@ -46,10 +46,6 @@ class Assets:
         """The URL of a static file by its plain name (KeyError for a file that is not there)."""
         return f"/static/{self.by_name[name].hashed_name}"
 
-    def page_weight(self, names: list[str]) -> int:
-        """Bytes of these files together (for the page-weight budget)."""
-        return sum(len(self.by_name[n].body) for n in names)
-
 
 async def serve_asset(request: Request) -> Response:
     """A static file by its hashed name; 404 for any other name (an old hash included)."""
