@@ -38,6 +38,7 @@ def main() -> None:
                     page.wait_for_url(re.compile(r".*/$"))
                     for name, path in pages.items():
                         page.goto(f"{live.url}{path}")
+                        page.wait_for_load_state("networkidle")  # the parts a page loads after itself
                         page.screenshot(path=OUT / f"{name}-{width}.jpg", full_page=True, quality=70, type="jpeg")
                     context.close()
                 browser.close()

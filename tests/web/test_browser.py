@@ -275,8 +275,11 @@ def test_axe_finds_nothing_serious_on_any_page_or_state(browser: Browser, live: 
                         ("list", "/avvik"), ("statistics", "/statistikk"), ("model", "/modell"),
                         ("error page", "/avvik/99999999"), ("unknown path", "/avvik/foo/bar"),
                         ("form with errors", "/avvik?reported_from=i+går"),
-                        ("statistics with errors", "/statistikk?department=NOPE")):
+                        ("statistics with errors", "/statistikk?department=NOPE"),
+                        ("statistics in one page (no JavaScript)", "/statistikk?alle=1"),
+                        ("one part of the statistics alone", "/statistikk/del/samhandling")):
         page.goto(f"{live.url}{path}")
+        page.wait_for_load_state("networkidle")  # the parts a page loads after itself are in it
         check(state)
     open_queue(page, live)
     page.get_by_role("link", name=re.compile("Neste")).click()
@@ -286,7 +289,7 @@ def test_axe_finds_nothing_serious_on_any_page_or_state(browser: Browser, live: 
     check("queue with the correction open")
     context.close()
     with capsys.disabled():
-        print(f"\naxe-core on {live.backend}, 14 pages and states: nodes per impact: "
+        print(f"\naxe-core on {live.backend}, 16 pages and states: nodes per impact: "
               + ", ".join(f"{impact}={counts.get(impact, 0)}" for impact in ("critical", "serious", "moderate",
                                                                              "minor")))
     assert serious == [], serious
@@ -301,6 +304,7 @@ def test_every_page_reflows_at_320_css_pixels(browser: Browser, live: Live) -> N
     expect(page.get_by_role("heading", level=1)).to_have_text("Oversikt")
     for path in ("/", "/vurdering", f"/avvik/{live.flagged[0]}", "/avvik", "/statistikk", "/modell"):
         page.goto(f"{live.url}{path}")
+        page.wait_for_load_state("networkidle")
         # Wide tables scroll inside their own labelled region (WCAG 1.4.10 exempts data tables); the page not.
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 320, (path, width)

@@ -248,7 +248,10 @@ def test_list_filters_live_in_the_url_and_a_bad_one_is_shown_inline(adviser: Tes
 def test_statistics_csv_has_the_numbers_of_the_table(adviser: TestClient, integration: dict[str, str]) -> None:
     deliver(adviser, integration, 4)
     page = adviser.get("/statistikk?include_suggested=true&reported_from=2026-01-01&reported_to=2026-12-31")
-    assert page.status_code == 200 and "<caption" in page.text and 'scope="row"' in page.text
+    assert page.status_code == 200 and 'hx-get="/statistikk/del/antall?' in page.text
+    part = adviser.get("/statistikk/del/antall?include_suggested=true&reported_from=2026-01-01"
+                       "&reported_to=2026-12-31", headers={"HX-Request": "true"})
+    assert part.status_code == 200 and "<caption" in part.text and 'scope="row"' in part.text
     csv = adviser.get("/statistikk/antall.csv?include_suggested=true&reported_from=2026-01-01"
                       "&reported_to=2026-12-31")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
@@ -377,16 +380,43 @@ def test_statistics_read_side_by_side_show_the_numbers_read_in_the_request(datab
         deliver(client, {"Authorization": f"Bearer {keys['integration']}"}, 12, recent=True)
         sign_in(client, keys["adviser"])
 
-        def shown() -> dict[str, bytes]:
+        def shown() -> list[str]:
+            # The page without JavaScript has every part in it: its tables, read side by side or not.
+            page = client.get("/statistikk?alle=1")
+            assert page.status_code == 200
+            return re.findall(r"<table.*?</table>", page.text, flags=re.S)
+
+        def parts() -> dict[str, bytes]:
             answers = {part: client.get(f"/statistikk/{part}.csv") for part in STATS_PARTS}
             assert all(a.status_code == 200 for a in answers.values())
             return {part: a.content for part, a in answers.items()}
 
-        side_by_side = shown()
-        assert client.get("/statistikk").status_code == 200
+        side_by_side, csvs = shown(), parts()
         client.app.state.read_sessionmaker = None
-        assert shown() == side_by_side
-        assert len(side_by_side["antall"].splitlines()) > 1
+        assert shown() == side_by_side and parts() == csvs
+        assert len(side_by_side) >= 3 and len(csvs["antall"].splitlines()) > 1
+
+
+def test_the_statistics_page_loads_its_parts_after_itself_each_as_its_own_fragment(
+        adviser: TestClient, integration: dict[str, str]) -> None:
+    deliver(adviser, integration, 6, recent=True)
+    shell = adviser.get("/statistikk")
+    assert shell.status_code == 200 and "<table" not in shell.text
+    urls = re.findall(r'hx-get="(/statistikk/del/[a-z]+\?[^"]*)"', shell.text)
+    assert [u.split("?")[0].rsplit("/", 1)[1] for u in urls] == ["estimat", "antall", "trend", "samhandling",
+                                                                  "gjentakende"]
+    inline = adviser.get("/statistikk?alle=1").text
+    for url in urls:
+        fragment = adviser.get(url.replace("&amp;", "&"), headers={"HX-Request": "true"})
+        # The fragment is the section the page without JavaScript shows, not a page of its own.
+        assert fragment.status_code == 200 and "<html" not in fragment.text
+        section = fragment.text.strip()
+        assert section.startswith("<section") and section in inline
+        alone = adviser.get(url.replace("&amp;", "&"))
+        assert alone.status_code == 200 and "<html" in alone.text and section in alone.text
+    assert adviser.get("/statistikk/del/nothing").status_code == 404
+    wrong = adviser.get("/statistikk?department=NOPE")
+    assert wrong.status_code == 422 and 'id="department-feil"' in wrong.text and "/statistikk/del/" not in wrong.text
 
 
 def test_an_unknown_path_is_the_404_page_for_a_browser_and_json_for_an_api_client(
