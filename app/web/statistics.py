@@ -183,22 +183,29 @@ def stats_page(request: Request, session: SessionDep, current: pages.Adviser) ->
     return pages.render(request, "stats.html", context, current=current, status=422 if errors else 200)
 
 
-@router.get("/statistikk/del/{part}")
-def stats_part(request: Request, part: str, session: SessionDep, current: pages.Adviser) -> HTMLResponse:
-    """One part of the statistics page: the fragment htmx puts in the page, or (asked for without htmx) a page
-    of its own."""
+def one_part(request: Request, session: Any, current: web_session.Current, part: str) -> tuple[str, Any, Any]:
+    """(figure name, figure, filter) of one part named in the URL, under the URL's filter; 404 for no such part,
+    422 for a bad filter."""
     if part not in STATS_PARTS:
         raise NotFound("no such page")
     parsed = stats_filter(request)
     if parsed.errors:
         raise InvalidInput("filter", [FieldError(field=k, reason=v) for k, v in parsed.errors.items()])
     name = STATS_PARTS[part][0]
-    value = figure(name, session, request.app.state.local_tz, current.principal.departments, parsed.query)
+    return name, figure(name, session, request.app.state.local_tz, current.principal.departments,
+                        parsed.query), parsed.query
+
+
+@router.get("/statistikk/del/{part}")
+def stats_part(request: Request, part: str, session: SessionDep, current: pages.Adviser) -> HTMLResponse:
+    """One part of the statistics page: the fragment htmx puts in the page, or (asked for without htmx) a page
+    of its own."""
+    name, value, query = one_part(request, session, current, part)
     if name == "recurring":
-        audit_recurring(session, request, current, parsed.query, value)
+        audit_recurring(session, request, current, query, value)
     labels = pages.labels_of(session)
-    context = {name: value, **shown(name, value, labels), "labels": labels, "query": parsed.query,
-               "filter_qs": urlencode(pages.request_filter_items(parsed.query)), "part": f"partials/stats_{part}.html"}
+    context = {name: value, **shown(name, value, labels), "labels": labels, "query": query,
+               "filter_qs": urlencode(pages.request_filter_items(query)), "part": f"partials/stats_{part}.html"}
     template = context["part"] if request.headers.get("HX-Request") else "stats_part.html"
     return pages.render(request, template, context, current=current)
 
@@ -206,15 +213,9 @@ def stats_part(request: Request, part: str, session: SessionDep, current: pages.
 @router.get("/statistikk/{part}.csv")
 def stats_csv(request: Request, part: str, session: SessionDep, current: pages.Adviser) -> Response:
     """The numbers of one part of the statistics page, exactly as shown, as CSV."""
-    if part not in STATS_PARTS:
-        raise NotFound("no such page")
-    parsed = stats_filter(request)
-    if parsed.errors:
-        raise InvalidInput("filter", [FieldError(field=k, reason=v) for k, v in parsed.errors.items()])
-    name, table = STATS_PARTS[part]
-    value = figure(name, session, request.app.state.local_tz, current.principal.departments, parsed.query)
+    name, value, _ = one_part(request, session, current, part)
     if name == "recurring":
         audit.record(session, request, current.principal, "stats.recurring", detail="web.csv",
                      report_ids=[i for g in value.groups for i in g.report_ids])
-    columns, rows = table(value)
+    columns, rows = STATS_PARTS[part][1](value)
     return csv_response(f"statistikk-{part}.csv", columns, rows)
