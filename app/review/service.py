@@ -256,8 +256,7 @@ def still_waiting(session: Session, report_ids: Sequence[int], departments: froz
         select(Report.id).join(ReportScore, ReportScore.report_id == Report.id)
         .where(Report.id.in_(sorted(set(report_ids))),
                *queries.filter_clauses(queries.ResolvedFilter(visible_departments=departments)),
-               or_(ReportScore.flagged, _audit_sample(audit_sample_share)), ~ReportScore.reviewed,
-               ~exists().where(Review.report_id == Report.id))))
+               or_(ReportScore.flagged, _audit_sample(audit_sample_share)), ~ReportScore.reviewed)))
     return [i for i in report_ids if i in found]
 
 
